@@ -1,0 +1,45 @@
+# The README's commands. Each target sets up .venv/ itself on a fresh clone.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test serve perf race lint lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+## demo: boot the demo shop and gate it with a quick load run (smoke + last-item race)
+demo: $(STAMP)
+	$(BIN)/python -m pytest tests/perf/test_demo_gate.py -p no:cacheprovider -o addopts="" -v $(PYTEST_ARGS)
+
+## test: the whole suite (unit + short perf and race scenarios)
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## serve: the demo shop on 127.0.0.1:8000
+serve: $(STAMP)
+	$(BIN)/python -m demo_api --host 127.0.0.1 --port 8000
+
+perf: $(STAMP)
+	$(BIN)/python -m pytest -m perf $(PYTEST_ARGS)
+
+race: $(STAMP)
+	$(BIN)/python -m pytest -m race $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+## lock: re-pin requirements.lock from pyproject.toml
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) reports/*.html reports/*.csv reports/*.json reports/*.log
