@@ -1,0 +1,92 @@
+"""Judge measured figures against thresholds: one check per (scope, metric)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+from pytest_loadgate.metrics import EndpointStats
+from pytest_loadgate.spec import LoadSpec, Thresholds
+
+TOTAL_SCOPE = "total"
+_METRIC_OF = {"max_error_rate": "error_rate", "min_rps": "rps"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One threshold and what was measured for it."""
+
+    scope: str  # "total" or "METHOD name"
+    threshold: str  # e.g. "p95_ms", "max_error_rate", "min_rps"
+    limit: float
+    measured: float | None  # None: the endpoint received no requests
+    passed: bool
+
+    @property
+    def comparison(self) -> str:
+        return ">=" if self.threshold == "min_rps" else "<="
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        if isinstance(self.measured, float) and math.isnan(self.measured):
+            data["measured"] = None
+        return data
+
+    def describe(self) -> str:
+        """A sentence such as ``GET /x p95_ms 612.3 > limit 500``."""
+        if self.measured is None:
+            return f"{self.scope}: {self.threshold} set but the endpoint received no requests"
+        op = "OK" if self.passed else ("<" if self.threshold == "min_rps" else ">")
+        value = format_value(self.threshold, self.measured)
+        limit = format_value(self.threshold, self.limit)
+        return f"{self.scope} {self.threshold} {value} {op} limit {limit}"
+
+
+def format_value(threshold: str, value: float | None) -> str:
+    """Render a measured value with its unit."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if threshold.endswith("error_rate"):
+        return f"{value * 100:.2f}%"
+    if threshold.endswith("rps"):
+        return f"{value:.1f}/s"
+    return f"{value:.1f} ms" if value >= 1 else f"{value:g} ms"
+
+
+def _judge(scope: str, thresholds: Thresholds, stats: EndpointStats | None) -> list[Check]:
+    checks = []
+    for key, limit in thresholds.items():
+        if stats is None or stats.requests == 0:
+            checks.append(Check(scope, key, limit, None, False))
+            continue
+        measured = float(getattr(stats, _METRIC_OF.get(key, key)))
+        if key == "min_rps":
+            passed = measured >= limit
+        else:
+            passed = not math.isnan(measured) and measured <= limit
+        checks.append(Check(scope, key, limit, measured, passed))
+    return checks
+
+
+def evaluate(spec: LoadSpec, total: EndpointStats,
+             endpoints: Mapping[str, EndpointStats]) -> list[Check]:
+    """All checks of ``spec`` against the window's figures."""
+    checks = _judge(TOTAL_SCOPE, spec.thresholds, total)
+    for name, thresholds in spec.endpoints.items():
+        checks.extend(_judge(name, thresholds, endpoints.get(name)))
+    return checks
+
+
+def format_table(checks: list[Check]) -> str:
+    """A plain-text table: scope, threshold, limit, measured, verdict."""
+    rows = [("scope", "threshold", "limit", "measured", "verdict")]
+    for c in checks:
+        verdict = "PASS" if c.passed else ("NO DATA" if c.measured is None else "FAIL")
+        rows.append((c.scope, c.threshold, f"{c.comparison} {format_value(c.threshold, c.limit)}",
+                     format_value(c.threshold, c.measured), verdict))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

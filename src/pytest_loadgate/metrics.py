@@ -1,0 +1,83 @@
+"""Exact statistics over raw samples in a time window."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+from pytest_loadgate.samples import EndpointSamples
+
+#: Metrics of :class:`EndpointStats` that are latencies, in milliseconds.
+LATENCY_METRICS = ("avg_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (no interpolation) of already sorted values; NaN when empty."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+@dataclass(frozen=True)
+class EndpointStats:
+    """Figures of one endpoint (or the total) over the verdict window.
+
+    Latencies are exact to 0.1 ms (raw samples, nearest-rank percentiles); ``error_rate`` is a
+    fraction 0-1; ``rps`` is requests per second over the window's duration.
+    """
+
+    name: str
+    requests: int
+    failures: int
+    error_rate: float
+    rps: float
+    avg_ms: float
+    p50_ms: float
+    p90_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    status_counts: dict[int, int]
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["status_counts"] = {str(k): v for k, v in sorted(self.status_counts.items())}
+        return data
+
+
+def summarize(name: str, parts: list[EndpointSamples], start_s: float, end_s: float,
+              duration_s: float) -> EndpointStats:
+    """Compute statistics for samples whose completion falls in ``[start_s, end_s]``."""
+    latencies: list[float] = []
+    failures = 0
+    statuses: Counter[int] = Counter()
+    for part in parts:
+        # Offsets are appended in time order, so the window is one contiguous slice.
+        lo = bisect_left(part.offsets_s, start_s)
+        hi = bisect_right(part.offsets_s, end_s)
+        latencies.extend(part.latencies_ms[lo:hi])
+        failures += sum(part.failed[lo:hi])
+        statuses.update(part.statuses[lo:hi])
+    latencies.sort()
+    count = len(latencies)
+
+    def r(value: float) -> float:
+        return round(value, 1) if not math.isnan(value) else value
+
+    return EndpointStats(
+        name=name,
+        requests=count,
+        failures=failures,
+        error_rate=failures / count if count else 0.0,
+        rps=count / duration_s if duration_s > 0 else 0.0,
+        avg_ms=r(sum(latencies) / count) if count else math.nan,
+        p50_ms=r(percentile(latencies, 0.50)),
+        p90_ms=r(percentile(latencies, 0.90)),
+        p95_ms=r(percentile(latencies, 0.95)),
+        p99_ms=r(percentile(latencies, 0.99)),
+        max_ms=r(latencies[-1]) if latencies else math.nan,
+        status_counts=dict(statuses),
+    )

@@ -1,0 +1,225 @@
+"""pytest hooks and fixtures of pytest-loadgate; the logic lives in plain modules beside this."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pytest_loadgate.errors import LoadgateConfigError, LoadgateServerError
+from pytest_loadgate.gate import SUMMARY_PROPERTY, LoadGate
+from pytest_loadgate.gevent_setup import SKIP_PATCH_ENV, ensure_patched, is_xdist_controller
+from pytest_loadgate.progress import ProgressPrinter
+from pytest_loadgate.server import (
+    ServerProcess,
+    Target,
+    expand_command,
+    free_port,
+    uvicorn_command,
+)
+from pytest_loadgate.settings import INI_ONLY, OPTIONS, Settings, load_settings
+from pytest_loadgate.spec import LoadSpec, Mode, spec_from_marker
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+SPEC_KEY = pytest.StashKey[LoadSpec | None]()
+
+MARKER_HELP = (
+    "users=10, spawn_rate=users, run_time='10s', warmup=0, abort_on_fail=False, abort_grace=3,"
+    " avg_ms, p50_ms, p90_ms, p95_ms, p99_ms, max_ms, max_error_rate, min_rps,"
+    " endpoints={'METHOD name': {...}}"
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register --loadgate-* options and loadgate_* ini keys."""
+    group = parser.getgroup("loadgate", "load tests with Locust (pytest-loadgate)")
+    for dest, flag, help_text in OPTIONS:
+        group.addoption(flag, dest=dest, default=None, metavar=flag.split("-")[-1].upper(),
+                        help=help_text)
+        parser.addini(dest, help_text, default="")
+    for key, help_text, default in INI_ONLY:
+        parser.addini(key, help_text, default=default)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Patch for gevent before any conftest imports requests (not in an xdist controller)."""
+    os.environ[SKIP_PATCH_ENV] = "1"
+    if not is_xdist_controller(early_config.known_args_namespace):
+        ensure_patched()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register markers and validate settings once."""
+    config.addinivalue_line(
+        "markers", f"perf({MARKER_HELP}): a load test gated by thresholds (loadgate fixture)")
+    config.addinivalue_line(
+        "markers", "race(users=20, spawn_rate=users, run_time='60s' (timeout), thresholds as"
+        " perf): spawn all users, release them at once, each runs one task")
+    try:
+        config.stash[SETTINGS_KEY] = load_settings(config)
+    except LoadgateConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.pluginmanager.register(LoadgateSession(config, config.stash[SETTINGS_KEY]),
+                                 "loadgate-session")
+
+
+def _marker_spec(item: pytest.Item) -> LoadSpec | None:
+    markers = [(name, item.get_closest_marker(name)) for name in ("perf", "race")]
+    present = [(name, m) for name, m in markers if m is not None]
+    if not present:
+        return None
+    if len(present) > 1:
+        raise LoadgateConfigError(f"{item.nodeid}: a test is either perf or race, not both")
+    mode_name, marker = present[0]
+    assert marker is not None
+    mode: Mode = "perf" if mode_name == "perf" else "race"
+    settings = item.config.stash[SETTINGS_KEY]
+    defaults: dict[str, Any] = {}
+    if mode == "perf" and settings.warmup is not None:
+        defaults["warmup"] = settings.warmup
+    return spec_from_marker(mode, marker.args, marker.kwargs, defaults,
+                            where=f"@pytest.mark.{mode_name}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Validate perf/race marker arguments so a bad one errors the test at setup."""
+    try:
+        item.stash[SPEC_KEY] = _marker_spec(item)
+    except LoadgateConfigError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+class LoadgateSession:
+    """Per-session state: collects run summaries (also from xdist workers) and reports them."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.rows: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Keep the summary each load run attached to its test report."""
+        if report.when != "call":
+            return
+        for key, value in report.user_properties:
+            if key == SUMMARY_PROPERTY:
+                self.rows.append(json.loads(str(value)))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Write index.html on the controller after every load test ran."""
+        if self.rows and not hasattr(self.config, "workerinput"):
+            from pytest_loadgate.index_report import write_index
+
+            write_index(self.settings.report_dir, self.rows)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """One table of every load run: verdict, throughput, p95, errors, report."""
+        if not self.rows or self.config.option.verbose < 0:
+            return
+        from pytest_loadgate.index_report import format_summary
+
+        tr = terminalreporter
+        tr.write_sep("=", f"loadgate: {len(self.rows)} load run(s),"
+                     f" reports in {self.settings.report_dir}")
+        for line in format_summary(self.rows):
+            tr.write_line(line)
+        tr.write_line(f"index: {self.settings.report_dir / 'index.html'}")
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def loadgate_settings(pytestconfig: pytest.Config) -> Settings:
+    """The validated session settings (ini < command line)."""
+    return pytestconfig.stash[SETTINGS_KEY]
+
+
+@pytest.fixture(scope="session")
+def loadgate_server_env() -> dict[str, str]:
+    """Extra environment for the booted server; override it to point the app at a test database."""
+    return {}
+
+
+def _server_log_name() -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"server-{worker}.log"
+
+
+@pytest.fixture(scope="session")
+def loadgate_server(loadgate_settings: Settings,
+                    loadgate_server_env: dict[str, str]) -> Iterator[Target]:
+    """The system under test: ``--loadgate-host``, or a server process booted for the session."""
+    settings = loadgate_settings
+    if settings.host:
+        yield Target(settings.host)
+        return
+    port = free_port()
+    if settings.server_command:
+        command = expand_command(settings.server_command, port)
+    elif settings.app:
+        command = uvicorn_command(settings.app, port, factory=settings.app_factory)
+    else:
+        pytest.fail("loadgate: nothing to load-test: set --loadgate-host URL, the ini key"
+                    " loadgate_app (an ASGI import path) or loadgate_server_command, or"
+                    " override the loadgate_server fixture", pytrace=False)
+    server = ServerProcess(command, url=f"http://127.0.0.1:{port}",
+                           health_path=settings.health_path,
+                           log_path=settings.report_dir / _server_log_name(),
+                           env=loadgate_server_env)
+    server.start()
+    try:
+        server.wait_ready(settings.startup_timeout_s)
+    except LoadgateServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield Target(server.url, server)
+    finally:
+        server.stop()
+
+
+def _progress_factory(config: pytest.Config) -> ProgressPrinter | None:
+    settings = config.stash[SETTINGS_KEY]
+    if settings.progress == "off" or hasattr(config, "workerinput"):
+        return None
+    if settings.progress == "auto" and config.option.verbose < 0:
+        return None
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    if tr is None:
+        return None
+    is_tty = bool(getattr(tr, "isatty", False)) or sys.stdout.isatty()
+
+    def write(text: str) -> None:
+        if capman is not None:
+            with capman.global_and_fixture_disabled():
+                tr.write(text)
+                tr.flush()
+        else:
+            tr.write(text)
+
+    return ProgressPrinter(write, is_tty=is_tty)
+
+
+@pytest.fixture
+def loadgate(request: pytest.FixtureRequest, loadgate_settings: Settings,
+             loadgate_server: Target) -> LoadGate:
+    """Run Locust user classes against the target and gate on the test's marker thresholds."""
+    item = request.node
+    spec = item.stash.get(SPEC_KEY, None)
+    defaults: dict[str, Any] = {}
+    if loadgate_settings.warmup is not None:
+        defaults["warmup"] = loadgate_settings.warmup
+
+    def record(key: str, value: Any) -> None:
+        item.user_properties.append((key, value))
+
+    return LoadGate(spec=spec, target=loadgate_server, test_id=item.nodeid,
+                    report_dir=loadgate_settings.report_dir,
+                    progress_factory=lambda: _progress_factory(request.config),
+                    record=record, default_kwargs=defaults)

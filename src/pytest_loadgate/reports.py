@@ -1,0 +1,107 @@
+"""Write a run's reports (Locust's HTML, CSV, our JSON) and the session's index.html."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from locust.html import get_html_report
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+from pytest_loadgate.runner import Run
+
+
+def safe_name(test_id: str, max_len: int = 120) -> str:
+    """A file-name-safe form of a pytest node id."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_id.split("::", 1)[-1] if "::" in test_id
+                  else test_id).strip("_")
+    return name[:max_len] or "test"
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def verdict_of(run: Run) -> str:
+    r = run.result
+    if r.interrupted:
+        return "interrupted"
+    return "passed" if r.passed else "failed"
+
+
+def result_document(test_id: str, run: Run, files: dict[str, Path]) -> dict[str, Any]:
+    """The JSON report's content."""
+    r = run.result
+    return _clean({
+        "test": test_id,
+        "verdict": verdict_of(run),
+        "host": r.host,
+        "mode": r.spec.mode,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "spec": r.spec.as_kwargs(),
+        "window_s": list(r.window_s),
+        "duration_s": r.duration_s,
+        "percentiles": "exact: nearest-rank over raw samples, 0.1 ms resolution",
+        "total": r.total.as_dict(),
+        "endpoints": {k: v.as_dict() for k, v in sorted(r.endpoints.items())},
+        "checks": [c.as_dict() for c in r.checks],
+        "violations": [asdict(v) for v in r.violations],
+        "problems": r.problems,
+        "aborted": r.aborted,
+        "exceptions": r.exceptions,
+        "progress": [asdict(s) for s in run.history],
+        "files": {k: p.name for k, p in files.items()},
+    })
+
+
+def write_run_reports(run: Run, report_dir: Path, test_id: str) -> dict[str, Path]:
+    """Write ``<timestamp>_<test>.{html,csv,json}``; return their paths by kind."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}_{safe_name(test_id)}"
+    files = {kind: report_dir / f"{stem}.{kind}" for kind in ("html", "csv", "json")}
+    files["html"].write_text(get_html_report(run.environment, show_download_link=False),
+                             encoding="utf-8")
+    with open(files["csv"], "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        stats_csv = StatsCSV(run.environment, PERCENTILES_TO_REPORT)
+        stats_csv.requests_csv(writer)
+        writer.writerow([])
+        stats_csv.failures_csv(writer)
+    files["json"].write_text(json.dumps(result_document(test_id, run, files), indent=2),
+                             encoding="utf-8")
+    return files
+
+
+def summary_row(test_id: str, run: Run, files: dict[str, Path]) -> dict[str, Any]:
+    """The compact record of a run that travels to the session summary and index."""
+    r = run.result
+    return _clean({
+        "test": test_id,
+        "verdict": verdict_of(run),
+        "mode": r.spec.mode,
+        "users": r.spec.users,
+        "requests": r.total.requests,
+        "rps": round(r.total.rps, 1),
+        "p95_ms": r.total.p95_ms,
+        "p99_ms": r.total.p99_ms,
+        "error_rate": round(r.total.error_rate, 4),
+        "failed_checks": [c.describe() for c in r.failed_checks()],
+        "checks": [c.as_dict() for c in r.checks],
+        "problems": r.problems + [f"invariant {v.name!r}: {v.message}" for v in r.violations]
+        + ([r.aborted] if r.aborted else []),
+        "files": {k: p.name for k, p in files.items()},
+    })

@@ -1,0 +1,67 @@
+"""The outcome of one load run, as the test sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_loadgate.checks import Check
+from pytest_loadgate.metrics import EndpointStats
+from pytest_loadgate.spec import LoadSpec
+
+__all__ = ["EndpointStats", "InvariantViolation", "LoadResult"]
+
+
+@dataclass(frozen=True)
+class InvariantViolation:
+    """An invariant that did not hold: when (seconds into the run) and what the check saw."""
+
+    name: str
+    at_s: float
+    message: str
+    phase: str  # "during" or "after"
+    count: int = 1
+
+
+@dataclass
+class LoadResult:
+    """Figures of a run over its verdict window, the checks made, and where the report is."""
+
+    spec: LoadSpec
+    host: str
+    total: EndpointStats
+    endpoints: dict[str, EndpointStats]
+    window_s: tuple[float, float]
+    duration_s: float
+    checks: list[Check] = field(default_factory=list)
+    violations: list[InvariantViolation] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    exceptions: list[dict[str, Any]] = field(default_factory=list)
+    aborted: str | None = None
+    interrupted: bool = False
+    report_path: Path | None = None
+    reports: dict[str, Path] = field(default_factory=dict)
+    worker_count: int = 0
+
+    def endpoint(self, name: str) -> EndpointStats:
+        """Figures of ``"METHOD name"``; ``KeyError`` listing the known names when absent."""
+        try:
+            return self.endpoints[name]
+        except KeyError:
+            known = ", ".join(sorted(self.endpoints)) or "none"
+            raise KeyError(f"no requests recorded for {name!r}; endpoints seen: {known}") from None
+
+    def status_counts(self, name: str | None = None) -> dict[int, int]:
+        """HTTP status → count in the window, for one endpoint or all (0: no response)."""
+        stats = self.total if name is None else self.endpoint(name)
+        return dict(sorted(stats.status_counts.items()))
+
+    @property
+    def passed(self) -> bool:
+        """True when every check passed, no invariant broke and nothing went wrong."""
+        return (all(c.passed for c in self.checks) and not self.violations
+                and not self.problems and self.aborted is None and not self.interrupted)
+
+    def failed_checks(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]

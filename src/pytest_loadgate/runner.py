@@ -1,0 +1,260 @@
+"""Run Locust in-process for one test: spawn, watch, stop, and measure over the verdict window."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+import locust.stats
+from locust import User
+from locust.env import Environment
+from locust.event import Events
+from locust.runners import LocalRunner
+
+from pytest_loadgate.checks import evaluate
+from pytest_loadgate.errors import LoadgateConfigError
+from pytest_loadgate.invariants import Invariant
+from pytest_loadgate.metrics import EndpointStats, summarize
+from pytest_loadgate.progress import ProgressPrinter, Snapshot
+from pytest_loadgate.race import RaceGate, race_user_class
+from pytest_loadgate.result import LoadResult
+from pytest_loadgate.samples import TOTAL_NAME, SampleRecorder
+from pytest_loadgate.server import Target
+from pytest_loadgate.spec import LoadSpec
+
+log = logging.getLogger("pytest_loadgate")
+
+WATCH_INTERVAL_SEC = 0.1
+ABORT_CHECK_INTERVAL_SEC = 0.5
+RECENT_WINDOW_SEC = 2.0
+RACE_SPAWN_TIMEOUT_SEC = 30.0
+QUIT_TIMEOUT_SEC = 10.0
+
+
+@dataclass
+class Run:
+    """Everything a finished run leaves: the result and the Locust environment for reports."""
+
+    result: LoadResult
+    environment: Environment
+    recorder: SampleRecorder
+    history: list[Snapshot] = field(default_factory=list)
+
+
+def exact_bucket(response_time: float) -> float:
+    """Locust histogram key rounded to 0.1 ms instead of two significant digits."""
+    return round(float(response_time), 1)
+
+
+@contextlib.contextmanager
+def exact_locust_histograms() -> Iterator[None]:
+    """Make Locust's own stats (and HTML report) exact to 0.1 ms for the duration of a run."""
+    original = locust.stats.bucket_response_time
+    locust.stats.bucket_response_time = exact_bucket  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        locust.stats.bucket_response_time = original
+
+
+def prepare_user_classes(user_classes: Sequence[Any], host: str) -> list[type[User]]:
+    """Subclass each user class with ``host`` set, so the caller's classes stay untouched."""
+    if not user_classes:
+        raise LoadgateConfigError("loadgate.run() needs at least one Locust User class")
+    prepared = []
+    for cls in user_classes:
+        if not (inspect.isclass(cls) and issubclass(cls, User)):
+            raise LoadgateConfigError(f"loadgate.run(): {cls!r} is not a Locust User class")
+        if getattr(cls, "abstract", False):
+            raise LoadgateConfigError(f"loadgate.run(): {cls.__name__} is abstract")
+        prepared.append(type(cls.__name__, (cls,), {
+            "host": host, "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+        }))
+    return prepared
+
+
+class LoadRun:
+    """One in-process Locust run with a fresh ``Events()``, watched until it ends."""
+
+    def __init__(self, spec: LoadSpec, target: Target, user_classes: Sequence[Any], *,
+                 invariants: Sequence[Invariant] = (),
+                 progress: ProgressPrinter | None = None,
+                 on_tick: Callable[[float], None] | None = None) -> None:
+        self.spec = spec
+        self.target = target
+        self.invariants = list(invariants)
+        self.progress = progress
+        self.on_tick = on_tick
+        self.gate = RaceGate() if spec.mode == "race" else None
+        classes = prepare_user_classes(user_classes, target.url)
+        if self.gate is not None:
+            classes = [race_user_class(c, self.gate) for c in classes]
+        self.recorder = SampleRecorder()
+        self.environment = Environment(user_classes=classes, events=Events(), host=target.url,
+                                       catch_exceptions=True)
+        self.environment.events.request.add_listener(self.recorder.on_request)
+        self.spawned_at: float | None = None
+        self.environment.events.spawning_complete.add_listener(self._on_spawned)
+        self.problems: list[str] = []
+        self.aborted: str | None = None
+        self.interrupted = False
+        self.history: list[Snapshot] = []
+        self._breach_since: float | None = None
+        self._next_abort_check = 0.0
+
+    def _on_spawned(self, user_count: int, **_: Any) -> None:
+        if self.spawned_at is None:
+            self.spawned_at = self.recorder.now()
+
+    # -- window ------------------------------------------------------------------------------
+    def window(self, end_s: float) -> tuple[float, float]:
+        """The verdict window: after ramp-up and warm-up (perf) or from release (race)."""
+        if self.gate is not None:
+            start = self.gate.released_at if self.gate.released_at is not None else end_s
+            return start, end_s
+        spawned = self.spawned_at if self.spawned_at is not None else end_s
+        return min(spawned + self.spec.warmup_s, end_s), end_s
+
+    def stats_between(self, start_s: float, end_s: float
+                      ) -> tuple[EndpointStats, dict[str, EndpointStats]]:
+        duration = max(end_s - start_s, 0.0)
+        parts = dict(self.recorder.items())
+        endpoints = {name: summarize(name, [p], start_s, end_s, duration)
+                     for name, p in parts.items()}
+        endpoints = {k: v for k, v in endpoints.items() if v.requests}
+        total = summarize(TOTAL_NAME, list(parts.values()), start_s, end_s, duration)
+        return total, endpoints
+
+    # -- watching ----------------------------------------------------------------------------
+    def _snapshot(self, runner: LocalRunner, now: float, phase: str) -> Snapshot:
+        recent, _ = self.stats_between(max(0.0, now - RECENT_WINDOW_SEC), now)
+        total, _ = self.stats_between(0.0, now)
+        return Snapshot(elapsed_s=now, total_s=self.spec.run_time_s, users=runner.user_count,
+                        rps=recent.rps, p95_ms=recent.p95_ms, requests=total.requests,
+                        failures=total.failures, phase=phase)
+
+    def _check_abort(self, now: float) -> bool:
+        """True when thresholds were breached continuously for the grace period."""
+        start, _ = self.window(now)
+        if now - start < 1.0:
+            return False
+        total, endpoints = self.stats_between(max(start, now - RECENT_WINDOW_SEC), now)
+        failed = [c for c in evaluate(self.spec, total, endpoints)
+                  if not c.passed and c.measured is not None]
+        if not failed:
+            self._breach_since = None
+            return False
+        if self._breach_since is None:
+            self._breach_since = now
+        if now - self._breach_since >= self.spec.abort_grace_s:
+            self.aborted = (f"aborted at {now:.1f}s: breached for {now - self._breach_since:.1f}s"
+                            f" (abort_grace={self.spec.abort_grace_s:g}s): "
+                            + "; ".join(c.describe() for c in failed))
+            return True
+        return False
+
+    def _watch_invariant(self, inv: Invariant) -> None:
+        while True:
+            gevent.sleep(inv.interval_s)
+            inv.evaluate(self.recorder.now(), "during")
+
+    def _should_stop(self, runner: LocalRunner, deadline: float, now: float) -> bool:
+        notice = self.target.check_alive()
+        if notice:
+            self.problems.append(notice)
+            return True
+        if self.spec.abort_on_fail and now >= self._next_abort_check:
+            self._next_abort_check = now + ABORT_CHECK_INTERVAL_SEC
+            if self._check_abort(now):
+                return True
+        if self.gate is not None:
+            return self.gate.finished >= self.spec.users or now >= deadline
+        return now >= deadline
+
+    def _release_race(self, runner: LocalRunner) -> None:
+        assert self.gate is not None
+        gate = self.gate
+        spawn_budget = self.spec.users / self.spec.spawn_rate + RACE_SPAWN_TIMEOUT_SEC
+        if not gate.wait_until(lambda: gate.arrived >= self.spec.users or
+                               self.target.check_alive() is not None, spawn_budget):
+            self.problems.append(
+                f"race: only {gate.arrived} of {self.spec.users} users reached the barrier"
+                f" within {spawn_budget:.0f}s")
+        gate.release(self.recorder.now())
+
+    def execute(self) -> Run:
+        """Run the load and return its result (checks evaluated, reports not yet written)."""
+        env = self.environment
+        with exact_locust_histograms():
+            self.recorder.restart()
+            runner = env.create_local_runner()
+            history = gevent.spawn(locust.stats.stats_history, runner)
+            watchers = [gevent.spawn(self._watch_invariant, inv) for inv in self.invariants]
+            started = self.recorder.now()
+            deadline = started + self.spec.run_time_s
+            next_progress = started
+            try:
+                runner.start(self.spec.users, self.spec.spawn_rate)
+                if self.gate is not None:
+                    self._release_race(runner)
+                    deadline = self.recorder.now() + self.spec.run_time_s
+                while True:
+                    now = self.recorder.now()
+                    if self._should_stop(runner, deadline, now):
+                        break
+                    if now >= next_progress:
+                        snap = self._snapshot(runner, now, self.spec.mode)
+                        self.history.append(snap)
+                        if self.progress:
+                            self.progress.show(snap)
+                            next_progress = now + self.progress.interval_s
+                        else:
+                            next_progress = now + 1.0
+                    if self.on_tick:
+                        self.on_tick(now)
+                    gevent.sleep(WATCH_INTERVAL_SEC)
+                if (self.gate is not None and self.gate.finished < self.spec.users
+                        and not self.problems and not self.aborted):
+                    self.problems.append(
+                        f"race: {self.spec.users - self.gate.finished} of {self.spec.users} users"
+                        f" had not finished their task after run_time={self.spec.run_time_s:g}s")
+            except KeyboardInterrupt:
+                self.interrupted = True
+            finally:
+                end = self.recorder.now()
+                gevent.killall(watchers)
+                with gevent.Timeout(QUIT_TIMEOUT_SEC, False):
+                    runner.quit()
+                history.kill()
+                locust.stats.update_stats_history(runner)
+                if self.progress:
+                    self.progress.close()
+            for inv in self.invariants:
+                inv.evaluate(self.recorder.now(), "after")
+        return Run(self._result(runner, end), env, self.recorder, self.history)
+
+    def _result(self, runner: LocalRunner, end: float) -> LoadResult:
+        start, stop = self.window(end)
+        total, endpoints = self.stats_between(start, stop)
+        checks = evaluate(self.spec, total, endpoints)
+        problems = list(self.problems)
+        if self.spec.mode == "perf" and self.spawned_at is None and not self.interrupted:
+            problems.append(f"spawning of {self.spec.users} users did not finish within"
+                            f" run_time={self.spec.run_time_s:g}s; nothing left to judge")
+        if total.requests == 0 and not problems and not self.interrupted:
+            problems.append("no requests were made in the verdict window")
+        violations = [v for inv in self.invariants if (v := inv.summary())]
+        exceptions = [{"count": e["count"], "msg": e["msg"], "traceback": e["traceback"]}
+                      for e in runner.exceptions.values()]
+        return LoadResult(
+            spec=self.spec, host=self.target.url, total=total, endpoints=endpoints,
+            window_s=(round(start, 3), round(stop, 3)), duration_s=round(end, 3),
+            checks=checks, violations=violations, problems=problems, exceptions=exceptions,
+            aborted=self.aborted, interrupted=self.interrupted,
+        )
+

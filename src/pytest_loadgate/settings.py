@@ -1,0 +1,108 @@
+"""Session settings from ini keys and command-line options (CLI wins), validated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pytest_loadgate.durations import parse_duration
+from pytest_loadgate.errors import LoadgateConfigError
+
+Progress = Literal["auto", "on", "off"]
+DEFAULT_STARTUP_TIMEOUT_SEC = 30.0
+DEFAULT_HEALTH_PATH = "/health"
+
+#: (option dest, ini key, help) for settings that exist both as ini key and CLI option.
+OPTIONS: list[tuple[str, str, str]] = [
+    ("loadgate_host", "--loadgate-host",
+     "target this base URL (e.g. http://127.0.0.1:8000) instead of booting a server"),
+    ("loadgate_report_dir", "--loadgate-report-dir",
+     "directory for HTML/CSV/JSON reports and index.html (default: reports)"),
+    ("loadgate_startup_timeout", "--loadgate-startup-timeout",
+     "seconds to wait for the booted server's health URL (default: 30)"),
+    ("loadgate_progress", "--loadgate-progress",
+     "live progress line: auto (terminal only, not with -q), on, off (default: auto)"),
+    ("loadgate_warmup", "--loadgate-warmup",
+     "default warm-up left out of perf verdicts after ramp-up, e.g. 2s (default: 0)"),
+]
+#: ini-only keys: (key, help, default).
+INI_ONLY: list[tuple[str, str, str]] = [
+    ("loadgate_app", "ASGI import path booted with uvicorn, e.g. myapp.main:app", ""),
+    ("loadgate_app_factory", "treat loadgate_app as an app factory (uvicorn --factory)", "false"),
+    ("loadgate_server_command",
+     "command that starts your server instead of uvicorn; {port} and {python} are filled in", ""),
+    ("loadgate_health_path", "readiness URL path polled until it answers 2xx", DEFAULT_HEALTH_PATH),
+]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated session-wide settings."""
+
+    host: str | None
+    report_dir: Path
+    startup_timeout_s: float
+    progress: Progress
+    warmup: float | None
+    app: str | None
+    app_factory: bool
+    server_command: str | None
+    health_path: str
+
+
+def _raw(config: Any, dest: str) -> tuple[Any, str]:
+    cli = config.getoption(dest, None)
+    if cli is not None:
+        flag = "--" + dest.replace("_", "-")
+        return cli, f"{flag}"
+    return config.getini(dest), f"ini {dest}"
+
+
+def _duration(value: Any, where: str, name: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise LoadgateConfigError(f"{where}: {name}={value!r}: {exc}") from None
+
+
+def validate_host(value: str, where: str) -> str:
+    """An http(s) base URL without trailing slash."""
+    if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
+        raise LoadgateConfigError(
+            f"{where}: {value!r} is not a base URL; use e.g. http://127.0.0.1:8000")
+    return value.rstrip("/")
+
+
+def load_settings(config: Any) -> Settings:
+    """Resolve settings: ini values, overridden by command-line options."""
+    host_raw, host_where = _raw(config, "loadgate_host")
+    host = validate_host(str(host_raw), host_where) if host_raw else None
+    report_raw, _ = _raw(config, "loadgate_report_dir")
+    report_dir = Path(str(report_raw or "reports"))
+    if not report_dir.is_absolute():
+        report_dir = Path(config.rootpath) / report_dir
+    timeout_raw, timeout_where = _raw(config, "loadgate_startup_timeout")
+    timeout = (_duration(timeout_raw, timeout_where, "startup_timeout") if timeout_raw
+               else DEFAULT_STARTUP_TIMEOUT_SEC)
+    if timeout <= 0:
+        raise LoadgateConfigError(f"{timeout_where}: startup timeout {timeout_raw!r} must be > 0")
+    progress_raw, progress_where = _raw(config, "loadgate_progress")
+    progress = str(progress_raw or "auto").lower()
+    if progress not in ("auto", "on", "off"):
+        raise LoadgateConfigError(
+            f"{progress_where}: {progress_raw!r} must be one of auto, on, off")
+    warmup_raw, warmup_where = _raw(config, "loadgate_warmup")
+    warmup = _duration(warmup_raw, warmup_where, "warmup") if warmup_raw not in (None, "") else None
+    factory = str(config.getini("loadgate_app_factory")).lower() in ("1", "true", "yes", "on")
+    return Settings(
+        host=host,
+        report_dir=report_dir,
+        startup_timeout_s=timeout,
+        progress=progress,  # type: ignore[arg-type]
+        warmup=warmup,
+        app=str(config.getini("loadgate_app")) or None,
+        app_factory=factory,
+        server_command=str(config.getini("loadgate_server_command")) or None,
+        health_path=str(config.getini("loadgate_health_path") or DEFAULT_HEALTH_PATH),
+    )

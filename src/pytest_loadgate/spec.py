@@ -1,0 +1,214 @@
+"""What a load test asks for: load shape and thresholds, parsed and validated from marker kwargs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pytest_loadgate.durations import parse_duration
+from pytest_loadgate.errors import LoadgateConfigError
+
+Mode = Literal["perf", "race"]
+
+#: Upper bounds on latency, in milliseconds.
+LATENCY_KEYS = ("avg_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
+THRESHOLD_KEYS = (*LATENCY_KEYS, "max_error_rate", "min_rps")
+LOAD_KEYS = ("users", "spawn_rate", "run_time", "warmup", "abort_on_fail", "abort_grace")
+ALL_KEYS = (*LOAD_KEYS, *THRESHOLD_KEYS, "endpoints")
+
+DEFAULT_PERF_USERS = 10
+DEFAULT_PERF_RUN_TIME_SEC = 10.0
+DEFAULT_RACE_USERS = 20
+#: A race ends when its last user finishes; this caps how long that may take.
+DEFAULT_RACE_TIMEOUT_SEC = 60.0
+DEFAULT_ABORT_GRACE_SEC = 3.0
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Limits a run must respect; ``None`` means not checked."""
+
+    avg_ms: float | None = None
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    max_error_rate: float | None = None
+    min_rps: float | None = None
+
+    def items(self) -> list[tuple[str, float]]:
+        """The thresholds that are set, in a stable order."""
+        return [(k, getattr(self, k)) for k in THRESHOLD_KEYS if getattr(self, k) is not None]
+
+    def __bool__(self) -> bool:
+        return bool(self.items())
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """A validated description of one load run."""
+
+    mode: Mode
+    users: int
+    spawn_rate: float
+    run_time_s: float
+    warmup_s: float = 0.0
+    abort_on_fail: bool = False
+    abort_grace_s: float = DEFAULT_ABORT_GRACE_SEC
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    endpoints: Mapping[str, Thresholds] = field(default_factory=dict)
+
+    def with_overrides(self, overrides: Mapping[str, Any], where: str) -> LoadSpec:
+        """Return a new spec with ``overrides`` (validated, naming ``where``) applied."""
+        merged = {**self.as_kwargs(), **overrides}
+        return build_spec(self.mode, merged, where=where)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The spec as marker-style keyword arguments."""
+        out: dict[str, Any] = {
+            "users": self.users,
+            "spawn_rate": self.spawn_rate,
+            "run_time": self.run_time_s,
+            "warmup": self.warmup_s,
+            "abort_on_fail": self.abort_on_fail,
+            "abort_grace": self.abort_grace_s,
+            **dict(self.thresholds.items()),
+        }
+        if self.endpoints:
+            out["endpoints"] = {name: dict(t.items()) for name, t in self.endpoints.items()}
+        return out
+
+
+def _number(key: str, value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise LoadgateConfigError(f"{where}: {key}={value!r} must be a finite number")
+    return float(value)
+
+
+def _threshold(key: str, value: Any, where: str) -> float:
+    number = _number(key, value, where)
+    if key == "max_error_rate":
+        if not 0.0 <= number <= 1.0:
+            raise LoadgateConfigError(
+                f"{where}: max_error_rate={value!r} must be a fraction between 0 and 1"
+                " (0.01 means 1%)"
+            )
+    elif key == "min_rps":
+        if number <= 0:
+            raise LoadgateConfigError(f"{where}: min_rps={value!r} must be > 0")
+    elif number <= 0:
+        raise LoadgateConfigError(f"{where}: {key}={value!r} must be > 0 milliseconds")
+    return number
+
+
+def parse_thresholds(values: Mapping[str, Any], where: str) -> Thresholds:
+    """Validate threshold keyword arguments."""
+    unknown = sorted(set(values) - set(THRESHOLD_KEYS))
+    if unknown:
+        raise LoadgateConfigError(
+            f"{where}: unknown threshold {unknown[0]}={values[unknown[0]]!r};"
+            f" known: {', '.join(THRESHOLD_KEYS)}"
+        )
+    return Thresholds(**{k: _threshold(k, v, where) for k, v in values.items() if v is not None})
+
+
+def _duration(key: str, value: Any, where: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise LoadgateConfigError(f"{where}: {key}={value!r}: {exc}") from None
+
+
+def _endpoints(value: Any, where: str) -> dict[str, Thresholds]:
+    if not isinstance(value, Mapping):
+        raise LoadgateConfigError(
+            f"{where}: endpoints={value!r} must be a dict mapping 'METHOD name' to thresholds"
+        )
+    out: dict[str, Thresholds] = {}
+    for name, limits in value.items():
+        if not isinstance(name, str) or len(name.split(" ", 1)) != 2 or not name.split(" ", 1)[1]:
+            raise LoadgateConfigError(
+                f"{where}: endpoints key {name!r} must be 'METHOD name', e.g. 'GET /products/'"
+            )
+        if not isinstance(limits, Mapping) or not limits:
+            raise LoadgateConfigError(
+                f"{where}: endpoints[{name!r}]={limits!r} must be a non-empty dict of thresholds"
+            )
+        out[name] = parse_thresholds(limits, f"{where}: endpoints[{name!r}]")
+    return out
+
+
+def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
+    """Validate marker-style ``kwargs`` into a :class:`LoadSpec`; errors name ``where``."""
+    unknown = sorted(set(kwargs) - set(ALL_KEYS))
+    if unknown:
+        raise LoadgateConfigError(
+            f"{where}: unknown argument {unknown[0]}={kwargs[unknown[0]]!r};"
+            f" known: {', '.join(ALL_KEYS)}"
+        )
+    default_users = DEFAULT_PERF_USERS if mode == "perf" else DEFAULT_RACE_USERS
+    users_raw = kwargs.get("users", default_users)
+    if isinstance(users_raw, bool) or not isinstance(users_raw, int) or users_raw < 1:
+        raise LoadgateConfigError(f"{where}: users={users_raw!r} must be an integer >= 1")
+    users = int(users_raw)
+
+    spawn_raw = kwargs.get("spawn_rate")
+    if spawn_raw is None:
+        spawn_rate = float(users)
+    else:
+        spawn_rate = _number("spawn_rate", spawn_raw, where)
+        if spawn_rate <= 0:
+            raise LoadgateConfigError(f"{where}: spawn_rate={spawn_raw!r} must be > 0 users/s")
+
+    default_time = DEFAULT_PERF_RUN_TIME_SEC if mode == "perf" else DEFAULT_RACE_TIMEOUT_SEC
+    run_time_s = _duration("run_time", kwargs.get("run_time", default_time), where)
+    if run_time_s <= 0:
+        raise LoadgateConfigError(f"{where}: run_time={kwargs.get('run_time')!r} must be > 0")
+    warmup_s = _duration("warmup", kwargs.get("warmup", 0), where)
+    if mode == "perf" and warmup_s >= run_time_s:
+        raise LoadgateConfigError(
+            f"{where}: warmup={kwargs.get('warmup')!r} leaves nothing of"
+            f" run_time={kwargs.get('run_time', default_time)!r} to judge"
+        )
+    ramp_s = users / spawn_rate
+    if mode == "perf" and ramp_s + warmup_s >= run_time_s:
+        raise LoadgateConfigError(
+            f"{where}: run_time={kwargs.get('run_time', default_time)!r} is not longer than"
+            f" ramp-up ({users} users at spawn_rate={spawn_rate:g}/s = {ramp_s:g}s) plus"
+            f" warmup ({warmup_s:g}s); nothing would be left to judge"
+        )
+    abort = kwargs.get("abort_on_fail", False)
+    if not isinstance(abort, bool):
+        raise LoadgateConfigError(f"{where}: abort_on_fail={abort!r} must be True or False")
+    grace = _duration("abort_grace", kwargs.get("abort_grace", DEFAULT_ABORT_GRACE_SEC), where)
+
+    thresholds = parse_thresholds(
+        {k: kwargs[k] for k in THRESHOLD_KEYS if k in kwargs}, where
+    )
+    endpoints = _endpoints(kwargs.get("endpoints", {}), where)
+    return LoadSpec(
+        mode=mode,
+        users=users,
+        spawn_rate=spawn_rate,
+        run_time_s=run_time_s,
+        warmup_s=warmup_s,
+        abort_on_fail=abort,
+        abort_grace_s=grace,
+        thresholds=thresholds,
+        endpoints=endpoints,
+    )
+
+
+def spec_from_marker(mode: Mode, args: tuple[Any, ...], kwargs: Mapping[str, Any],
+                     defaults: Mapping[str, Any], where: str) -> LoadSpec:
+    """Build the spec for a marker: session ``defaults`` overlaid by the marker's ``kwargs``."""
+    if args:
+        raise LoadgateConfigError(
+            f"{where}: positional arguments {args!r} are not accepted; use keywords such as"
+            " users=10, run_time='30s', p95_ms=500"
+        )
+    return build_spec(mode, {**defaults, **kwargs}, where)
+
