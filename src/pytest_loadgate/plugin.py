@@ -91,8 +91,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Validate perf/race marker arguments so a bad one errors the test at setup."""
     try:
         item.stash[SPEC_KEY] = _marker_spec(item)
+        return
     except LoadgateConfigError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        message = str(exc)
+    pytest.fail(message, pytrace=False)
 
 
 class LoadgateSession:

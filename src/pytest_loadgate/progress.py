@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 TTY_INTERVAL_SEC = 1.0
-PLAIN_INTERVAL_SEC = 10.0
+PLAIN_INTERVAL_SEC = 5.0
 
 
 @dataclass(frozen=True)

@@ -71,9 +71,11 @@ def race_user_class(user_class: type[User], gate: RaceGate) -> type[User]:
             gate.finish()
         raise StopUser()
 
-    return type(user_class.__name__, (user_class,), {
-        "tasks": [race_once],
+    racer = type(user_class.__name__, (user_class,), {
         "wait_time": constant(0),
         "__module__": user_class.__module__,
         "__qualname__": user_class.__qualname__,
     })
+    # Assigned after creation: Locust's metaclass would merge the base class's tasks back in.
+    racer.tasks = [race_once]
+    return racer

@@ -173,7 +173,7 @@ def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
             f"{where}: warmup={kwargs.get('warmup')!r} leaves nothing of"
             f" run_time={kwargs.get('run_time', default_time)!r} to judge"
         )
-    ramp_s = users / spawn_rate
+    ramp_s = (users - 1) / spawn_rate  # the first user starts at once
     if mode == "perf" and ramp_s + warmup_s >= run_time_s:
         raise LoadgateConfigError(
             f"{where}: run_time={kwargs.get('run_time', default_time)!r} is not longer than"

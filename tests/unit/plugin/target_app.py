@@ -1,0 +1,47 @@
+"""A tiny ASGI app that plugin tests load: fast, slow, failing, dying and a stock counter.
+
+Environment knobs: ``SLOW_MS`` (latency of /slow), ``STOCK`` (initial units for /buy).
+"""
+
+import asyncio
+import json
+import os
+
+STATE = {"stock": int(os.environ.get("STOCK", "5")), "log": []}
+
+
+async def _send(send, status, body=b"ok", ctype=b"text/plain"):
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", ctype)]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    method = scope["method"]
+    if path in ("/", "/health"):
+        await _send(send, 200)
+    elif path == "/slow":
+        await asyncio.sleep(float(os.environ.get("SLOW_MS", "50")) / 1000)
+        await _send(send, 200)
+    elif path == "/error":
+        await _send(send, 500, b"boom")
+    elif path == "/die":
+        os._exit(3)
+    elif path == "/register":
+        STATE["log"].append("register")
+        await _send(send, 200)
+    elif path == "/buy" and method == "POST":
+        STATE["log"].append("buy")
+        if STATE["stock"] > 0:
+            STATE["stock"] -= 1
+            await _send(send, 201)
+        else:
+            await _send(send, 409)
+    elif path == "/state":
+        body = json.dumps({"stock": STATE["stock"], "log": STATE["log"]}).encode()
+        await _send(send, 200, body, b"application/json")
+    else:
+        await _send(send, 404, b"not found")

@@ -1,0 +1,189 @@
+"""Run semantics: race barrier, invariants, server faults, xdist, early abort, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def test_race_releases_everyone_together_and_counts_statuses(project: pytest.Pytester,
+                                                             run) -> None:
+    project.makepyfile(test_race="""
+        import json, urllib.request
+        import pytest, users
+
+        def state():
+            with urllib.request.urlopen(URL[0] + "/state") as resp:
+                return json.load(resp)
+
+        URL = []
+
+        @pytest.mark.race(users=20, max_error_rate=0)
+        def test_last_items(loadgate, loadgate_server):
+            URL.append(loadgate_server.url)
+            loadgate.invariant("stock never negative", lambda: state()["stock"] >= 0)
+            result = loadgate.run(users.Buyer)
+            assert result.status_counts("POST /buy") == {201: 5, 409: 15}
+            log = state()["log"]
+            # The barrier: every user registered (on_start) before any user bought.
+            assert log.index("buy") == 20 and log.count("register") == 20
+            assert state()["stock"] == 0
+    """)
+    result = run("-v")
+    result.assert_outcomes(passed=1)
+
+
+def test_invariant_violation_names_it_and_what_it_saw(project: pytest.Pytester, run) -> None:
+    project.makepyfile(test_inv="""
+        import pytest, users
+
+        SEEN = [0]
+
+        def bounded():
+            SEEN[0] += 1
+            assert SEEN[0] < 2, f"counter reached {SEEN[0]}"
+
+        @pytest.mark.perf(users=2, run_time='2s')
+        def test_invariant(loadgate):
+            loadgate.invariant("counter stays below 2", bounded, interval=0.2)
+            loadgate.run(users.Fast)
+    """)
+    result = run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*invariant 'counter stays below 2' violated during the run at*counter reached 2*"])
+
+
+def test_server_death_fails_fast_with_log_tail(project: pytest.Pytester, run) -> None:
+    project.makepyfile(test_die="""
+        import pytest, users
+
+        @pytest.mark.perf(users=2, run_time='60s')
+        def test_dies(loadgate):
+            loadgate.run(users.Dier)
+    """)
+    started = time.monotonic()
+    result = run("--durations=1")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*server process exited with code 3*last lines of*server-*.log*"])
+    # The 60 s run was cut short: the whole pytest process finished well before it.
+    assert time.monotonic() - started < 45
+
+
+def test_server_never_ready_errors_with_log_tail(project: pytest.Pytester, run) -> None:
+    project.makeini("""
+        [pytest]
+        loadgate_app = target_app:does_not_exist
+        loadgate_progress = off
+    """)
+    project.makepyfile(test_never="""
+        import pytest, users
+
+        @pytest.mark.perf(users=2, run_time='1s')
+        def test_never(loadgate):
+            loadgate.run(users.Fast)
+    """)
+    result = run()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*server did not start: server process exited with code*",
+                                 "*does_not_exist*"])
+
+
+def test_connection_refused_counts_as_failures(project: pytest.Pytester, run) -> None:
+    from pytest_loadgate.server import free_port
+
+    project.makepyfile(test_refused="""
+        import pytest, users
+
+        @pytest.mark.perf(users=2, run_time='1.5s', max_error_rate=0.01)
+        def test_refused(loadgate):
+            loadgate.run(users.Fast)
+    """)
+    result = run(f"--loadgate-host=http://127.0.0.1:{free_port()}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*total  max_error_rate  <= 1.00%*100.00%*FAIL*"])
+
+
+def test_requests_imported_first_httpuser_and_xdist(project: pytest.Pytester, run) -> None:
+    project.makeconftest("import requests  # before anything else, as many conftests do\n")
+    project.makepyfile(test_mix="""
+        import pytest, users
+
+        @pytest.mark.perf(users=3, run_time='1.5s', max_error_rate=0)
+        def test_requests_user(loadgate):
+            assert loadgate.run(users.Requests).total.requests > 0
+
+        @pytest.mark.perf(users=3, run_time='1.5s', max_error_rate=0)
+        def test_fast_user(loadgate):
+            assert loadgate.run(users.Fast).total.requests > 0
+
+        @pytest.mark.parametrize("n", range(6))
+        def test_unit(n):
+            assert n >= 0
+    """)
+    for args in ((), ("-n", "2")):
+        result = run(*args)
+        result.assert_outcomes(passed=8)
+        result.stdout.fnmatch_lines(["*loadgate: 2 load run(s)*"])
+    reports = json.loads(sorted((project.path / "reports").glob("*_test_fast_user.json"))[-1]
+                         .read_text())
+    assert reports["verdict"] == "passed"
+
+
+def test_abort_on_fail_stops_early(project: pytest.Pytester, run) -> None:
+    project.makepyfile(test_abort="""
+        import pytest, users
+
+        @pytest.mark.perf(users=2, run_time='60s', p95_ms=1, abort_on_fail=True, abort_grace=1)
+        def test_abort(loadgate):
+            loadgate.run(users.Slow)
+    """)
+    started = time.monotonic()
+    result = run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*aborted at *s: breached for *s (abort_grace=1s)*p95_ms*"])
+    assert time.monotonic() - started < 45
+
+
+def test_warmup_is_left_out_of_the_window(project: pytest.Pytester, run) -> None:
+    project.makepyfile(test_warm="""
+        import pytest, users
+
+        @pytest.mark.perf(users=2, run_time='2.5s', warmup='1s')
+        def test_warm(loadgate):
+            result = loadgate.run(users.Fast)
+            start, end = result.window_s
+            assert start >= 1.0 and end > start
+    """)
+    run().assert_outcomes(passed=1)
+
+
+def test_ctrl_c_stops_the_run_and_writes_the_report(project: pytest.Pytester) -> None:
+    project.makepyfile(test_long="""
+        import pytest, users
+
+        @pytest.mark.perf(users=2, run_time='120s')
+        def test_long(loadgate):
+            loadgate.run(users.Fast)
+    """)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "--loadgate-progress=on"],
+        cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    # Wait until the progress line shows requests flowing, then interrupt the run.
+    for line in proc.stdout:
+        if "loadgate [perf]" in line and "requests=0 " not in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "load run interrupted; partial report:" in output
+    doc = json.loads(next((project.path / "reports").glob("*_test_long.json")).read_text())
+    assert doc["verdict"] == "interrupted"
+    assert doc["total"]["requests"] > 0
