@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 ## demo: boot the demo shop and gate it with a quick load run (smoke + last-item race)
 demo: $(STAMP)
-	$(BIN)/python -m pytest tests/perf/test_demo_gate.py -p no:cacheprovider -o addopts="" -v $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/perf/test_smoke.py tests/perf/test_race.py::test_last_item_race -p no:cacheprovider -v $(PYTEST_ARGS)
 
 ## test: the whole suite (unit + short perf and race scenarios)
 test: $(STAMP)

@@ -30,7 +30,7 @@ SPEC_KEY = pytest.StashKey[LoadSpec | None]()
 MARKER_HELP = (
     "users=10, spawn_rate=users, run_time='10s', warmup=0, abort_on_fail=False, abort_grace=3,"
     " avg_ms, p50_ms, p90_ms, p95_ms, p99_ms, max_ms, max_error_rate, min_rps,"
-    " endpoints={'METHOD name': {...}}"
+    " endpoints={'METHOD name': {...}}, profiles={'NAME': {...}}"
 )
 
 
@@ -83,7 +83,7 @@ def _marker_spec(item: pytest.Item) -> LoadSpec | None:
     if mode == "perf" and settings.warmup is not None:
         defaults["warmup"] = settings.warmup
     return spec_from_marker(mode, marker.args, marker.kwargs, defaults,
-                            where=f"@pytest.mark.{mode_name}")
+                            where=f"@pytest.mark.{mode_name}", profile=settings.profile)
 
 
 @pytest.hookimpl(tryfirst=True)

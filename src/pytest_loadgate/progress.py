@@ -38,6 +38,7 @@ class ProgressPrinter:
         self._tty = is_tty
         self.interval_s = TTY_INTERVAL_SEC if is_tty else PLAIN_INTERVAL_SEC
         self._last_len = 0
+        self._lines = 0
 
     def show(self, snapshot: Snapshot) -> None:
         text = snapshot.line()
@@ -46,7 +47,8 @@ class ProgressPrinter:
             self._write("\r" + text + " " * pad)
             self._last_len = len(text)
         else:
-            self._write(text + "\n")
+            self._write(("" if self._lines else "\n") + text + "\n")
+            self._lines += 1
 
     def close(self) -> None:
         if self._tty and self._last_len:

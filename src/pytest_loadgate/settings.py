@@ -23,6 +23,8 @@ OPTIONS: list[tuple[str, str, str]] = [
      "seconds to wait for the booted server's health URL (default: 30)"),
     ("loadgate_progress", "--loadgate-progress",
      "live progress line: auto (terminal only, not with -q), on, off (default: auto)"),
+    ("loadgate_profile", "--loadgate-profile",
+     "apply each marker's profiles={NAME: {...}} overrides, e.g. full for long runs"),
     ("loadgate_warmup", "--loadgate-warmup",
      "default warm-up left out of perf verdicts after ramp-up, e.g. 2s (default: 0)"),
 ]
@@ -45,6 +47,7 @@ class Settings:
     startup_timeout_s: float
     progress: Progress
     warmup: float | None
+    profile: str | None
     app: str | None
     app_factory: bool
     server_command: str | None
@@ -101,6 +104,7 @@ def load_settings(config: Any) -> Settings:
         startup_timeout_s=timeout,
         progress=progress,  # type: ignore[arg-type]
         warmup=warmup,
+        profile=str(_raw(config, "loadgate_profile")[0] or "") or None,
         app=str(config.getini("loadgate_app")) or None,
         app_factory=factory,
         server_command=str(config.getini("loadgate_server_command")) or None,

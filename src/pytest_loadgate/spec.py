@@ -202,13 +202,35 @@ def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
     )
 
 
+def apply_profile(kwargs: Mapping[str, Any], profile: str | None, where: str) -> dict[str, Any]:
+    """Overlay ``kwargs["profiles"][profile]`` (if any) on ``kwargs``; drop ``profiles``."""
+    out = {k: v for k, v in kwargs.items() if k != "profiles"}
+    profiles = kwargs.get("profiles", {})
+    if not isinstance(profiles, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, Mapping) for k, v in profiles.items()):
+        raise LoadgateConfigError(
+            f"{where}: profiles={profiles!r} must map a profile name to marker arguments,"
+            " e.g. profiles={'full': {'run_time': '5m'}}")
+    for name, overrides in profiles.items():
+        if "profiles" in overrides or ("endpoints" in overrides and not isinstance(
+                overrides["endpoints"], Mapping)):
+            raise LoadgateConfigError(f"{where}: profiles[{name!r}]={overrides!r} is invalid")
+    if profile is not None and profile in profiles:
+        out.update(profiles[profile])
+    return out
+
+
 def spec_from_marker(mode: Mode, args: tuple[Any, ...], kwargs: Mapping[str, Any],
-                     defaults: Mapping[str, Any], where: str) -> LoadSpec:
-    """Build the spec for a marker: session ``defaults`` overlaid by the marker's ``kwargs``."""
+                     defaults: Mapping[str, Any], where: str,
+                     profile: str | None = None) -> LoadSpec:
+    """Build the spec for a marker: session ``defaults``, the marker's ``kwargs``, then the
+    selected ``profile``'s overrides from the marker's ``profiles`` argument."""
     if args:
         raise LoadgateConfigError(
             f"{where}: positional arguments {args!r} are not accepted; use keywords such as"
             " users=10, run_time='30s', p95_ms=500"
         )
-    return build_spec(mode, {**defaults, **kwargs}, where)
+    merged = apply_profile(kwargs, profile, where)
+    where_p = f"{where} (profile {profile!r})" if profile in kwargs.get("profiles", {}) else where
+    return build_spec(mode, {**defaults, **merged}, where_p)
 

@@ -1,0 +1,68 @@
+"""Fixtures of the shop's load scenarios: an HTTP client for set-up and invariants."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from pytest_loadgate.server import Target
+
+#: Products the catalogue holds before any scenario runs, each with ample stock.
+CATALOGUE_SIZE = 50
+CATALOGUE_STOCK = 1_000_000
+
+
+class ShopClient:
+    """Plain HTTP calls to the shop for set-up, invariants and final checks."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = requests.Session()
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = self.http.request(method, self.url + path, timeout=10, **kwargs)
+        resp.raise_for_status()
+        return resp.json()
+
+    def create_product(self, stock: int, price: float = 9.99) -> int:
+        body = {"name": f"Product {stock}", "sku": f"T-{uuid.uuid4().hex[:20]}",
+                "price": price, "stock": stock}
+        return int(self._json("POST", "/products/", json=body)["id"])
+
+    def stock(self, product_id: int) -> int:
+        return int(self._json("GET", f"/products/{product_id}")["stock"])
+
+    def summary(self) -> dict[str, Any]:
+        return self._json("GET", "/summary")  # type: ignore[no-any-return]
+
+    def live_units(self, product_id: int) -> int:
+        """Units held by pending and paid orders of a product."""
+        units = 0
+        for status in ("pending", "paid"):
+            offset = 0
+            while True:
+                page = self._json("GET", f"/orders/?product_id={product_id}&status={status}"
+                                  f"&limit=100&offset={offset}")
+                units += sum(o["quantity"] for o in page["orders"])
+                offset += len(page["orders"])
+                if not page["orders"] or offset >= page["total"]:
+                    break
+        return units
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@pytest.fixture(scope="session")
+def shop(loadgate_server: Target) -> Iterator[ShopClient]:
+    """A client of the booted shop whose catalogue has been seeded once."""
+    client = ShopClient(loadgate_server.url)
+    have = client._json("GET", "/products/?limit=1")["total"]
+    for _ in range(max(0, CATALOGUE_SIZE - have)):
+        client.create_product(CATALOGUE_STOCK)
+    yield client
+    client.close()
