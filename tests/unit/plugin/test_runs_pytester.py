@@ -187,3 +187,23 @@ def test_ctrl_c_stops_the_run_and_writes_the_report(project: pytest.Pytester) ->
     doc = json.loads(next((project.path / "reports").glob("*_test_long.json")).read_text())
     assert doc["verdict"] == "interrupted"
     assert doc["total"]["requests"] > 0
+
+
+def test_runs_do_not_leak_and_user_classes_stay_as_found(project: pytest.Pytester,
+                                                          run) -> None:
+    project.makepyfile(test_twice="""
+        import pytest, users
+
+        @pytest.mark.perf(users=2, run_time='1s')
+        def test_twice(loadgate):
+            tasks_before = list(users.Fast.tasks)
+            first = loadgate.run(users.Fast)
+            second = loadgate.run(users.Mixed, run_time='1s', max_error_rate=0.9)
+            # A fresh Events() per run: the second run counts only its own requests.
+            assert "GET /error" not in first.endpoints
+            assert second.endpoint("GET /error").requests > 0
+            assert users.Fast.host is None and users.Mixed.host is None
+            assert users.Fast.tasks == tasks_before
+            assert first.report_path != second.report_path
+    """)
+    run().assert_outcomes(passed=1)

@@ -64,3 +64,21 @@ def test_errors_name_argument_and_value(kwargs: dict, message: str) -> None:
     with pytest.raises(LoadgateConfigError) as info:
         build_spec("perf", kwargs, "m")
     assert message in str(info.value)
+
+
+def test_profile_overrides_apply_only_when_selected() -> None:
+    kwargs = {"users": 5, "run_time": "20s", "profiles": {"full": {"run_time": "5m",
+                                                                    "users": 50}}}
+    assert spec_from_marker("perf", (), kwargs, {}, "m").run_time_s == 20.0
+    full = spec_from_marker("perf", (), kwargs, {}, "m", profile="full")
+    assert (full.users, full.run_time_s) == (50, 300.0)
+    other = spec_from_marker("perf", (), kwargs, {}, "m", profile="nightly")
+    assert other.run_time_s == 20.0
+
+
+def test_bad_profile_value_names_the_profile() -> None:
+    with pytest.raises(LoadgateConfigError, match=r"m \(profile 'full'\): users=-1"):
+        spec_from_marker("perf", (), {"profiles": {"full": {"users": -1}}}, {}, "m",
+                         profile="full")
+    with pytest.raises(LoadgateConfigError, match="profiles=.* must map a profile name"):
+        spec_from_marker("perf", (), {"profiles": ["full"]}, {}, "m")
