@@ -14,7 +14,7 @@ class Settings(BaseSettings):
     ``DATABASE_URL`` (without prefix) is accepted too and wins over the prefixed form.
     """
 
-    model_config = SettingsConfigDict(env_prefix="DEMO_API_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="DEMO_API_", extra="ignore", populate_by_name=True)
 
     database_url: str | None = Field(
         default=None,

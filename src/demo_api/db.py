@@ -8,6 +8,7 @@ read lock. SQLite calls are fast and local, so they run inline on the event loop
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, ParamSpec, TypeAlias, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from demo_api.config import Settings
@@ -142,7 +144,10 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Connection) -> None:
         begin = conn.get_execution_options().get("sqlite_begin")
         if begin:  # straight to the driver: this runs once per transaction
-            conn.connection.dbapi_connection.execute(begin)  # type: ignore[union-attr]
+            try:
+                conn.connection.dbapi_connection.execute(begin)  # type: ignore[union-attr]
+            except sqlite3.OperationalError as exc:  # e.g. "database is locked"
+                raise OperationalError(begin, None, exc) from exc
 
 
 def database_from_settings(settings: Settings) -> Database:

@@ -24,7 +24,7 @@ def summary(db: Database) -> dict[str, Any]:
     revenue = select(func.coalesce(func.sum(o.c.total_cents), 0)).where(o.c.status == "paid")
     with db.read(snapshot=True) as conn:
         count, units, negative = conn.execute(product_stats).one()
-        counts: dict[str, int] = dict(conn.execute(per_status).tuples().all())
+        counts: dict[str, int] = {status: n for status, n in conn.execute(per_status)}
         revenue_cents = conn.execute(revenue).scalar_one()
     return {
         "products": int(count),
