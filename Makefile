@@ -18,9 +18,10 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/python -m pytest tests/perf/test_smoke.py tests/perf/test_race.py::test_last_item_race -p no:cacheprovider -v $(PYTEST_ARGS)
 
-## test: the whole suite (unit + short perf and race scenarios)
+## test: the whole suite: unit tests spread over 2 workers, then the load scenarios on their own
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/perf $(PYTEST_ARGS)
 
 ## serve: the demo shop on 127.0.0.1:8000
 serve: $(STAMP)
