@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from pytest_loadgate.metrics import EndpointStats
-from pytest_loadgate.spec import LoadSpec, Thresholds
+from pytest_loadgate.spec import SERVER_THRESHOLD_KEYS, LoadSpec, Thresholds
 
 TOTAL_SCOPE = "total"
-_METRIC_OF = {"max_error_rate": "error_rate", "min_rps": "rps"}
+_METRIC_OF = {"max_error_rate": "error_rate", "min_rps": "rps",
+              "max_rss_growth_mb": "rss_growth_mb"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Check:
     def describe(self) -> str:
         """A sentence such as ``GET /x p95_ms 612.3 > limit 500``."""
         if self.measured is None:
+            if self.threshold in SERVER_THRESHOLD_KEYS:
+                return f"{self.threshold} set but no server process was watched"
             return f"{self.scope}: {self.threshold} set but the endpoint received no requests"
         op = "OK" if self.passed else ("<" if self.threshold == "min_rps" else ">")
         value = format_value(self.threshold, self.measured)
@@ -51,16 +54,28 @@ def format_value(threshold: str, value: float | None) -> str:
         return f"{value * 100:.2f}%"
     if threshold.endswith("rps"):
         return f"{value:.1f}/s"
+    if threshold.endswith("_mb"):
+        return f"{value:.1f} MB"
     return f"{value:.1f} ms" if value >= 1 else f"{value:g} ms"
 
 
-def _judge(scope: str, thresholds: Thresholds, stats: EndpointStats | None) -> list[Check]:
+def _judge(scope: str, thresholds: Thresholds, stats: EndpointStats | None,
+           extra: Mapping[str, float] | None = None) -> list[Check]:
     checks = []
     for key, limit in thresholds.items():
-        if stats is None or stats.requests == 0:
+        metric = _METRIC_OF.get(key, key)
+        if extra is not None and metric in extra:
+            value: float | None = extra[metric]
+        elif key in SERVER_THRESHOLD_KEYS:
+            value = None  # no server process was watched (e.g. --loadgate-host)
+        elif stats is None or stats.requests == 0:
+            value = None
+        else:
+            value = float(getattr(stats, metric))
+        if value is None:
             checks.append(Check(scope, key, limit, None, False))
             continue
-        measured = float(getattr(stats, _METRIC_OF.get(key, key)))
+        measured = value
         if key == "min_rps":
             passed = measured >= limit
         else:
@@ -70,9 +85,10 @@ def _judge(scope: str, thresholds: Thresholds, stats: EndpointStats | None) -> l
 
 
 def evaluate(spec: LoadSpec, total: EndpointStats,
-             endpoints: Mapping[str, EndpointStats]) -> list[Check]:
-    """All checks of ``spec`` against the window's figures."""
-    checks = _judge(TOTAL_SCOPE, spec.thresholds, total)
+             endpoints: Mapping[str, EndpointStats],
+             server: Mapping[str, float] | None = None) -> list[Check]:
+    """All checks of ``spec`` against the window's figures (and the server's resources)."""
+    checks = _judge(TOTAL_SCOPE, spec.thresholds, total, server)
     for name, thresholds in spec.endpoints.items():
         checks.extend(_judge(name, thresholds, endpoints.get(name)))
     return checks

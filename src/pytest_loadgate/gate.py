@@ -40,6 +40,10 @@ def explain(result: LoadResult) -> str:
     if result.aborted:
         lines.append(result.aborted)
     lines += result.problems
+    if result.generator_saturated and result.generator_resources:
+        cpu = result.generator_resources["cpu_avg"]
+        lines.append(f"note: the load generator averaged {cpu:.0f}% CPU;"
+                     " latencies may include its own queueing")
     if result.report_path:
         lines.append(f"report: {result.report_path}")
     return "\n".join(lines)
@@ -52,7 +56,8 @@ class LoadGate:
                  test_id: str, report_dir: Path,
                  progress_factory: Callable[[], ProgressPrinter | None],
                  record: Callable[[str, Any], None],
-                 default_kwargs: dict[str, Any]) -> None:
+                 default_kwargs: dict[str, Any],
+                 watch_paths: tuple[str, ...] = ()) -> None:
         self.spec = spec
         self._target = target
         self._test_id = test_id
@@ -60,6 +65,7 @@ class LoadGate:
         self._progress_factory = progress_factory
         self._record = record
         self._default_kwargs = default_kwargs
+        self._watch_paths = watch_paths
         self._invariants: list[Invariant] = []
         self.results: list[LoadResult] = []
 
@@ -82,7 +88,7 @@ class LoadGate:
             return self.spec
         return self.spec.with_overrides(overrides, where="loadgate.run() arguments")
 
-    def run(self, *user_classes: Any, **overrides: Any) -> LoadResult:
+    def run(self, *user_classes: Any, shape: Any = None, **overrides: Any) -> LoadResult:
         """Run the user classes against the target; fail the test when the verdict is negative."""
         __tracebackhide__ = True
         from pytest_loadgate.reports import summary_row, write_run_reports
@@ -90,7 +96,8 @@ class LoadGate:
 
         spec = self._spec_for(overrides)
         load = LoadRun(spec, self._target, user_classes, invariants=self._invariants,
-                       progress=self._progress_factory())
+                       progress=self._progress_factory(), watch_paths=self._watch_paths,
+                       shape=shape)
         for inv in self._invariants:
             inv.violations.clear()
         with exclusive_run(lock_path()):

@@ -35,6 +35,68 @@ def _cell(value: Any, kind: str = "") -> str:
     return html.escape(str(value))
 
 
+def _nums(values: Sequence[Any]) -> list[float]:
+    return [float(v) if isinstance(v, int | float) else 0.0 for v in values]
+
+
+def timeline_svg(points: Sequence[dict[str, Any]], window: Sequence[float] | None,
+                 width: int = 640, height: int = 160) -> str:
+    """An inline SVG of rps and p95 per second, with the verdict window shaded."""
+    if len(points) < 2:
+        return ""
+    times = _nums([p.get("t") for p in points])
+    t_max = max(times[-1] + 1.0, 1.0)
+    pad = 30
+
+    def x(t: float) -> float:
+        return pad + (width - 2 * pad) * t / t_max
+
+    def line(values: list[float], css: str) -> str:
+        top = max(values) or 1.0
+        coords = " ".join(f"{x(t):.1f},{height - pad - (height - 2 * pad) * v / top:.1f}"
+                          for t, v in zip(times, values, strict=True))
+        return f'<polyline class="{css}" fill="none" points="{coords}"/>'
+
+    rps = _nums([p.get("rps") for p in points])
+    p95 = _nums([p.get("p95") for p in points])
+    shade = ""
+    if window and len(window) == 2:
+        shade = (f'<rect class="window" x="{x(window[0]):.1f}" y="{pad / 2}"'
+                 f' width="{max(x(window[1]) - x(window[0]), 0):.1f}" height="{height - pad}"/>')
+    return (f'<svg class="timeline" width="{width}" height="{height}" role="img"'
+            f' aria-label="requests per second and p95 per second">{shade}'
+            f'{line(rps, "rps")}{line(p95, "p95")}'
+            f'<text x="{pad}" y="12">rps (max {max(rps):.0f}/s)</text>'
+            f'<text x="{pad + 160}" y="12" class="p95">p95 (max {max(p95):.1f} ms)</text>'
+            f'<text x="{width - pad}" y="{height - 8}" text-anchor="end">{t_max:.0f}s</text>'
+            "</svg>")
+
+
+def _extras(row: dict[str, Any]) -> str:
+    parts = []
+    server = row.get("server_resources")
+    if server:
+        parts.append(f"<li>server: CPU avg {server['cpu_avg']:.0f}% (max {server['cpu_max']:.0f}%),"
+                     f" RSS {server['rss_start_mb']:.1f} → {server['rss_end_mb']:.1f} MB"
+                     f" (max {server['rss_max_mb']:.1f})</li>")
+    if row.get("generator_cpu_avg") is not None:
+        saturated = " — SATURATED" if row.get("generator_saturated") else ""
+        parts.append(f"<li>load generator: CPU avg {row['generator_cpu_avg']:.0f}%{saturated}</li>")
+    for w in row.get("watched", []):
+        body = html.escape(str(w.get("last_body"))[:300])
+        parts.append(f"<li>{html.escape(w['url'])}: last {w.get('last_status')},"
+                     f" {w.get('failures', 0)} failed polls: <code>{body}</code></li>")
+    steps = row.get("steps") or []
+    if steps:
+        cells = "".join(f"<tr><td>{st['users']}</td><td>{_cell(st['rps'], 'rps')}</td>"
+                        f"<td>{_cell(st['p95_ms'], 'p95_ms')}</td>"
+                        f"<td>{_cell(st['error_rate'], 'error_rate')}</td></tr>" for st in steps)
+        parts.append("<li>steps:<table class=\"steps\"><tr><th>users</th><th>rps</th>"
+                     f"<th>p95</th><th>errors</th></tr>{cells}</table></li>")
+    chart = timeline_svg(row.get("timeline") or [], row.get("window_s"))
+    return (f"<ul>{''.join(parts)}</ul>" if parts else "") + chart
+
+
 def write_index(report_dir: Path, rows: Sequence[dict[str, Any]]) -> Path:
     """The session's ``index.html``: every load test, its verdict, key figures, links."""
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -61,8 +123,8 @@ def write_index(report_dir: Path, rows: Sequence[dict[str, Any]]) -> Path:
             f"<td>{_cell(row.get('error_rate'), 'error_rate')}</td><td>{links}</td></tr>"
             + (f'<tr class="detail"><td colspan="10"><table class="checks">'
                f"<tr><th>scope</th><th>threshold</th><th>limit</th><th>measured</th>"
-               f"<th>verdict</th></tr>{checks}</table><ul>{details}</ul></td></tr>"
-               if checks or details else "")
+               f"<th>verdict</th></tr>{checks}</table><ul>{details}</ul>{_extras(row)}"
+               "</td></tr>")
         )
     passed = sum(1 for r in rows if r.get("verdict") == "passed")
     page = f"""<!DOCTYPE html>
@@ -73,7 +135,12 @@ table {{ border-collapse: collapse; }} td, th {{ padding: .3em .6em; border-bott
 text-align: left; }}
 tr.passed .verdict, td.pass {{ color: #137333; font-weight: bold; }}
 tr.failed .verdict, tr.interrupted .verdict, td.fail {{ color: #b3261e; font-weight: bold; }}
-table.checks {{ margin: .2em 0 .6em 2em; font-size: 90%; }}
+table.checks, table.steps {{ margin: .2em 0 .6em 2em; font-size: 90%; }}
+svg.timeline {{ margin-left: 2em; font-size: 11px; }}
+svg.timeline polyline.rps {{ stroke: #1a73e8; stroke-width: 1.5; }}
+svg.timeline polyline.p95 {{ stroke: #e37400; stroke-width: 1.5; }}
+svg.timeline text.p95 {{ fill: #e37400; }}
+svg.timeline rect.window {{ fill: #e6f4ea; }}
 </style></head><body>
 <h1>pytest-loadgate</h1>
 <p id="summary">{passed} of {len(rows)} load tests passed · generated

@@ -224,4 +224,5 @@ def loadgate(request: pytest.FixtureRequest, loadgate_settings: Settings,
     return LoadGate(spec=spec, target=loadgate_server, test_id=item.nodeid,
                     report_dir=loadgate_settings.report_dir,
                     progress_factory=lambda: _progress_factory(request.config),
-                    record=record, default_kwargs=defaults)
+                    record=record, default_kwargs=defaults,
+                    watch_paths=loadgate_settings.watch_paths)

@@ -77,5 +77,5 @@ def race_user_class(user_class: type[User], gate: RaceGate) -> type[User]:
         "__qualname__": user_class.__qualname__,
     })
     # Assigned after creation: Locust's metaclass would merge the base class's tasks back in.
-    racer.tasks = [race_once]
+    racer.tasks = [race_once]  # type: ignore[attr-defined]
     return racer

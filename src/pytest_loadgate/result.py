@@ -43,6 +43,14 @@ class LoadResult:
     report_path: Path | None = None
     reports: dict[str, Path] = field(default_factory=dict)
     worker_count: int = 0
+    server_resources: dict[str, float] | None = None
+    generator_resources: dict[str, float] | None = None
+    generator_saturated: bool = False
+    watched: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    #: Per-second ``start_s``, ``requests``, ``rps``, ``p95_ms``, ``failures`` of the whole run.
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    resource_samples: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
     def endpoint(self, name: str) -> EndpointStats:
         """Figures of ``"METHOD name"``; ``KeyError`` listing the known names when absent."""

@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import itertools
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
 import locust.stats
-from locust import User
+from locust import LoadTestShape, User
 from locust.env import Environment
 from locust.event import Events
-from locust.runners import LocalRunner
+from locust.runners import STATE_STOPPED, LocalRunner
 
 from pytest_loadgate.checks import evaluate
 from pytest_loadgate.errors import LoadgateConfigError
 from pytest_loadgate.invariants import Invariant
 from pytest_loadgate.metrics import EndpointStats, summarize
+from pytest_loadgate.monitor import (
+    GENERATOR_SATURATED_CPU,
+    RESOURCE_INTERVAL_SEC,
+    URL_POLL_INTERVAL_SEC,
+    ProcessMonitor,
+    WatchedUrl,
+)
 from pytest_loadgate.progress import ProgressPrinter, Snapshot
 from pytest_loadgate.race import RaceGate, race_user_class
 from pytest_loadgate.result import LoadResult
@@ -84,7 +93,9 @@ class LoadRun:
     def __init__(self, spec: LoadSpec, target: Target, user_classes: Sequence[Any], *,
                  invariants: Sequence[Invariant] = (),
                  progress: ProgressPrinter | None = None,
-                 on_tick: Callable[[float], None] | None = None) -> None:
+                 on_tick: Callable[[float], None] | None = None,
+                 watch_paths: Sequence[str] = (),
+                 shape: LoadTestShape | None = None) -> None:
         self.spec = spec
         self.target = target
         self.invariants = list(invariants)
@@ -94,9 +105,18 @@ class LoadRun:
         classes = prepare_user_classes(user_classes, target.url)
         if self.gate is not None:
             classes = [race_user_class(c, self.gate) for c in classes]
+        if shape is not None and (self.gate is not None or not isinstance(shape, LoadTestShape)):
+            raise LoadgateConfigError(
+                f"loadgate.run(): shape={shape!r} must be a LoadTestShape instance (perf only)")
+        self.shape = shape
+        self.steps: list[tuple[float, int]] = []
         self.recorder = SampleRecorder()
         self.environment = Environment(user_classes=classes, events=Events(), host=target.url,
-                                       catch_exceptions=True)
+                                       catch_exceptions=True, shape_class=shape)
+        self.watched = [WatchedUrl(target.url + (p if p.startswith("/") else "/" + p))
+                        for p in watch_paths]
+        self.server_monitor: ProcessMonitor | None = None
+        self.generator_monitor: ProcessMonitor | None = None
         self.environment.events.request.add_listener(self.recorder.on_request)
         self.spawned_at: float | None = None
         self.environment.events.spawning_complete.add_listener(self._on_spawned)
@@ -117,6 +137,8 @@ class LoadRun:
         if self.gate is not None:
             start = self.gate.released_at if self.gate.released_at is not None else end_s
             return start, end_s
+        if self.shape is not None:
+            return min(self.spec.warmup_s, end_s), end_s
         spawned = self.spawned_at if self.spawned_at is not None else end_s
         return min(spawned + self.spec.warmup_s, end_s), end_s
 
@@ -163,6 +185,25 @@ class LoadRun:
             gevent.sleep(inv.interval_s)
             inv.evaluate(self.recorder.now(), "during")
 
+    def _watch_resources(self) -> None:
+        while True:
+            gevent.sleep(RESOURCE_INTERVAL_SEC)
+            now = self.recorder.now()
+            for monitor in (self.server_monitor, self.generator_monitor):
+                if monitor is not None:
+                    monitor.sample(now)
+
+    def _watch_urls(self) -> None:
+        while True:
+            for watched in self.watched:
+                watched.poll(self.recorder.now())
+            gevent.sleep(URL_POLL_INTERVAL_SEC)
+
+    def _track_steps(self, runner: LocalRunner, now: float) -> None:
+        target = runner.target_user_count
+        if not self.steps or self.steps[-1][1] != target:
+            self.steps.append((now, target))
+
     def _should_stop(self, runner: LocalRunner, deadline: float, now: float) -> bool:
         notice = self.target.check_alive()
         if notice:
@@ -174,6 +215,10 @@ class LoadRun:
                 return True
         if self.gate is not None:
             return self.gate.finished >= self.spec.users or now >= deadline
+        if self.shape is not None:
+            self._track_steps(runner, now)
+            return (now > 1.0 and runner.shape_greenlet is None
+                    and runner.state == STATE_STOPPED) or now >= deadline
         return now >= deadline
 
     def _release_race(self, runner: LocalRunner) -> None:
@@ -194,12 +239,21 @@ class LoadRun:
             self.recorder.restart()
             runner = env.create_local_runner()
             history = gevent.spawn(locust.stats.stats_history, runner)
+            if self.target.process is not None and self.target.process.pid is not None:
+                self.server_monitor = ProcessMonitor(self.target.process.pid)
+            self.generator_monitor = ProcessMonitor(os.getpid(), tree=False)
             watchers = [gevent.spawn(self._watch_invariant, inv) for inv in self.invariants]
+            watchers.append(gevent.spawn(self._watch_resources))
+            if self.watched:
+                watchers.append(gevent.spawn(self._watch_urls))
             started = self.recorder.now()
             deadline = started + self.spec.run_time_s
             next_progress = started
             try:
-                runner.start(self.spec.users, self.spec.spawn_rate)
+                if self.shape is not None:
+                    runner.start_shape()
+                else:
+                    runner.start(self.spec.users, self.spec.spawn_rate)
                 if self.gate is not None:
                     self._release_race(runner)
                     deadline = self.recorder.now() + self.spec.run_time_s
@@ -236,12 +290,42 @@ class LoadRun:
                     self.progress.close()
             for inv in self.invariants:
                 inv.evaluate(self.recorder.now(), "after")
+            for watched in self.watched:
+                watched.poll(self.recorder.now())
         return Run(self._result(runner, end), env, self.recorder, self.history)
+
+    def _timeline(self, end: float, bin_s: float = 1.0) -> list[dict[str, Any]]:
+        """Per-second requests, rps, p95 and failures over the whole run."""
+        out = []
+        start = 0.0
+        while start < end:
+            stop = min(start + bin_s, end)
+            total, _ = self.stats_between(start, stop)
+            out.append({"start_s": round(start, 2), "requests": total.requests,
+                        "rps": round(total.rps, 1), "p95_ms": total.p95_ms,
+                        "failures": total.failures})
+            start = stop
+        return out
+
+    def _step_stats(self, end: float) -> list[dict[str, Any]]:
+        """p95 and rps per step of a shape (where the system bends)."""
+        out = []
+        bounds = [*self.steps, (end, -1)]
+        for (start, users), (stop, _) in itertools.pairwise(bounds):
+            if stop - start < 0.5:
+                continue
+            total, _ = self.stats_between(start, stop)
+            out.append({"users": users, "start_s": round(start, 2), "end_s": round(stop, 2),
+                        "requests": total.requests, "rps": round(total.rps, 1),
+                        "p95_ms": total.p95_ms, "error_rate": round(total.error_rate, 4)})
+        return out
 
     def _result(self, runner: LocalRunner, end: float) -> LoadResult:
         start, stop = self.window(end)
         total, endpoints = self.stats_between(start, stop)
-        checks = evaluate(self.spec, total, endpoints)
+        server = self.server_monitor.summary(start, stop) if self.server_monitor else None
+        generator = self.generator_monitor.summary(start, stop) if self.generator_monitor else None
+        checks = evaluate(self.spec, total, endpoints, server)
         problems = list(self.problems)
         if self.spec.mode == "perf" and self.spawned_at is None and not self.interrupted:
             problems.append(f"spawning of {self.spec.users} users did not finish within"
@@ -256,5 +340,13 @@ class LoadRun:
             window_s=(round(start, 3), round(stop, 3)), duration_s=round(end, 3),
             checks=checks, violations=violations, problems=problems, exceptions=exceptions,
             aborted=self.aborted, interrupted=self.interrupted,
+            server_resources=server, generator_resources=generator,
+            generator_saturated=bool(generator and generator["cpu_avg"] > GENERATOR_SATURATED_CPU),
+            watched=[w.as_dict() for w in self.watched], steps=self._step_stats(end),
+            timeline=self._timeline(end),
+            resource_samples={
+                "server": self.server_monitor.as_list() if self.server_monitor else [],
+                "generator": self.generator_monitor.as_list() if self.generator_monitor else [],
+            },
         )
 

@@ -35,6 +35,8 @@ INI_ONLY: list[tuple[str, str, str]] = [
     ("loadgate_server_command",
      "command that starts your server instead of uvicorn; {port} and {python} are filled in", ""),
     ("loadgate_health_path", "readiness URL path polled until it answers 2xx", DEFAULT_HEALTH_PATH),
+    ("loadgate_watch_paths",
+     "space-separated paths polled every 2 s during runs; last answers go in the report", ""),
 ]
 
 
@@ -52,6 +54,7 @@ class Settings:
     app_factory: bool
     server_command: str | None
     health_path: str
+    watch_paths: tuple[str, ...] = ()
 
 
 def _raw(config: Any, dest: str) -> tuple[Any, str]:
@@ -109,4 +112,5 @@ def load_settings(config: Any) -> Settings:
         app_factory=factory,
         server_command=str(config.getini("loadgate_server_command")) or None,
         health_path=str(config.getini("loadgate_health_path") or DEFAULT_HEALTH_PATH),
+        watch_paths=tuple(str(config.getini("loadgate_watch_paths") or "").split()),
     )

@@ -14,7 +14,10 @@ Mode = Literal["perf", "race"]
 
 #: Upper bounds on latency, in milliseconds.
 LATENCY_KEYS = ("avg_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
-THRESHOLD_KEYS = (*LATENCY_KEYS, "max_error_rate", "min_rps")
+ENDPOINT_THRESHOLD_KEYS = (*LATENCY_KEYS, "max_error_rate", "min_rps")
+#: Thresholds on the booted server process as a whole (aggregate only).
+SERVER_THRESHOLD_KEYS = ("max_rss_growth_mb",)
+THRESHOLD_KEYS = (*ENDPOINT_THRESHOLD_KEYS, *SERVER_THRESHOLD_KEYS)
 LOAD_KEYS = ("users", "spawn_rate", "run_time", "warmup", "abort_on_fail", "abort_grace")
 ALL_KEYS = (*LOAD_KEYS, *THRESHOLD_KEYS, "endpoints")
 
@@ -38,6 +41,7 @@ class Thresholds:
     max_ms: float | None = None
     max_error_rate: float | None = None
     min_rps: float | None = None
+    max_rss_growth_mb: float | None = None
 
     def items(self) -> list[tuple[str, float]]:
         """The thresholds that are set, in a stable order."""
@@ -99,18 +103,22 @@ def _threshold(key: str, value: Any, where: str) -> float:
     elif key == "min_rps":
         if number <= 0:
             raise LoadgateConfigError(f"{where}: min_rps={value!r} must be > 0")
+    elif key == "max_rss_growth_mb":
+        if number < 0:
+            raise LoadgateConfigError(f"{where}: max_rss_growth_mb={value!r} must be >= 0")
     elif number <= 0:
         raise LoadgateConfigError(f"{where}: {key}={value!r} must be > 0 milliseconds")
     return number
 
 
-def parse_thresholds(values: Mapping[str, Any], where: str) -> Thresholds:
+def parse_thresholds(values: Mapping[str, Any], where: str,
+                     allowed: tuple[str, ...] = THRESHOLD_KEYS) -> Thresholds:
     """Validate threshold keyword arguments."""
-    unknown = sorted(set(values) - set(THRESHOLD_KEYS))
+    unknown = sorted(set(values) - set(allowed))
     if unknown:
         raise LoadgateConfigError(
             f"{where}: unknown threshold {unknown[0]}={values[unknown[0]]!r};"
-            f" known: {', '.join(THRESHOLD_KEYS)}"
+            f" known: {', '.join(allowed)}"
         )
     return Thresholds(**{k: _threshold(k, v, where) for k, v in values.items() if v is not None})
 
@@ -137,7 +145,8 @@ def _endpoints(value: Any, where: str) -> dict[str, Thresholds]:
             raise LoadgateConfigError(
                 f"{where}: endpoints[{name!r}]={limits!r} must be a non-empty dict of thresholds"
             )
-        out[name] = parse_thresholds(limits, f"{where}: endpoints[{name!r}]")
+        out[name] = parse_thresholds(limits, f"{where}: endpoints[{name!r}]",
+                                     ENDPOINT_THRESHOLD_KEYS)
     return out
 
 

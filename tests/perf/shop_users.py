@@ -11,7 +11,7 @@ import random
 import uuid
 
 from faker import Faker
-from locust import FastHttpUser, between, task
+from locust import FastHttpUser, LoadTestShape, between, task
 
 fake = Faker()
 
@@ -136,3 +136,19 @@ def hot_shoppers_of(product_ids: tuple[int, ...]) -> type[HotShopper]:
     """A concrete HotShopper class for these products."""
     return type("HotShopper", (HotShopper,), {"abstract": False, "product_ids": product_ids,
                                               "__module__": __name__})
+
+
+class StepLoad(LoadTestShape):
+    """Steps users up (e.g. 50 → 100 → 150 → 200), each step held for ``step_s`` seconds."""
+
+    def __init__(self, users: list[int], step_s: float, spawn_rate: float = 50) -> None:
+        super().__init__()
+        self.user_steps = users
+        self.step_s = step_s
+        self.spawn_rate = spawn_rate
+
+    def tick(self) -> tuple[int, float] | None:
+        step = int(self.get_run_time() // self.step_s)
+        if step >= len(self.user_steps):
+            return None
+        return self.user_steps[step], self.spawn_rate

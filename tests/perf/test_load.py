@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from shop_users import Admin, Shopper
+from shop_users import Admin, Shopper, StepLoad
 
 
 @pytest.mark.perf(
@@ -24,12 +24,38 @@ def test_standard(loadgate, shop) -> None:
     assert shop.summary()["negative_stock_products"] == 0
 
 
+STRESS_STEPS = [50, 100, 150, 200]
+
+
 @pytest.mark.perf(
     users=200, spawn_rate=50, run_time="20s", warmup="3s",
     p99_ms=2000, max_error_rate=0.05,
-    profiles={"full": {"run_time": "10m", "spawn_rate": 10, "warmup": "10s"}},
+    profiles={"full": {"run_time": "10m", "warmup": "10s"}},
 )
 def test_stress(loadgate, shop) -> None:
-    result = loadgate.run(Shopper, Admin)
-    assert result.total.requests > 0
+    """Users step up 50 → 200; the report shows rps and p95 per step (where the shop bends)."""
+    step_s = loadgate.spec.run_time_s / len(STRESS_STEPS)
+    result = loadgate.run(Shopper, Admin, shape=StepLoad(STRESS_STEPS, step_s))
+    assert [s["users"] for s in result.steps] == STRESS_STEPS
     assert shop.summary()["negative_stock_products"] == 0
+
+
+#: Light load after stress must be back near its earlier level within this many seconds.
+RECOVERY_LIMIT_S = 3
+
+
+@pytest.mark.perf(users=10, spawn_rate=10, run_time="6s", warmup="1s",
+                  p99_ms=2000, max_error_rate=0.05)
+def test_recovery_after_stress(loadgate, shop) -> None:
+    """Light p95 → stress → light again: p95 returns to its light-load level quickly."""
+    before = loadgate.run(Shopper)
+    loadgate.run(Shopper, Admin, users=200, spawn_rate=50, run_time="12s", warmup="4s")
+    after = loadgate.run(Shopper, run_time="10s", warmup=0)
+    bound_ms = max(2 * before.total.p95_ms, before.total.p95_ms + 10)
+    seconds = [p for p in after.timeline if p["requests"]]
+    recovered_at = next((i for i in range(len(seconds))
+                         if all(p["p95_ms"] <= bound_ms for p in seconds[i:])), None)
+    assert recovered_at is not None and recovered_at <= RECOVERY_LIMIT_S, (
+        f"p95 per second after stress {[p['p95_ms'] for p in seconds]} did not settle under"
+        f" {bound_ms:.1f} ms (2x light-load p95 {before.total.p95_ms} ms) within"
+        f" {RECOVERY_LIMIT_S} s")

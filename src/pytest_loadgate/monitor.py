@@ -1,0 +1,115 @@
+"""What else a run watches: the server's RSS and CPU, the generator's own CPU, watched URLs."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psutil
+
+#: Above this average CPU (percent of one core) the load generator measured itself.
+GENERATOR_SATURATED_CPU = 90.0
+RESOURCE_INTERVAL_SEC = 1.0
+URL_POLL_INTERVAL_SEC = 2.0
+
+
+@dataclass(frozen=True)
+class ResourceSample:
+    at_s: float
+    cpu_percent: float
+    rss_mb: float
+
+
+def _tree(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return [proc]
+
+
+class ProcessMonitor:
+    """Samples CPU (percent of one core, summed over the process tree) and RSS of a process."""
+
+    def __init__(self, pid: int, *, tree: bool = True) -> None:
+        self.pid = pid
+        self.tree = tree
+        self.samples: list[ResourceSample] = []
+        self._known: dict[int, psutil.Process] = {}
+        self.sample(0.0, prime=True)
+
+    def sample(self, at_s: float, *, prime: bool = False) -> None:
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.Error:
+            return
+        cpu = 0.0
+        rss = 0
+        for proc in _tree(root) if self.tree else [root]:
+            known = self._known.setdefault(proc.pid, proc)
+            try:
+                cpu += known.cpu_percent(None)
+                rss += known.memory_info().rss
+            except psutil.Error:
+                continue
+        if not prime:
+            self.samples.append(ResourceSample(round(at_s, 2), round(cpu, 1),
+                                               round(rss / 2**20, 1)))
+
+    def summary(self, start_s: float, end_s: float) -> dict[str, float] | None:
+        """CPU and RSS figures over a window; RSS growth = last minus first sample in it."""
+        inside = [s for s in self.samples if start_s <= s.at_s <= end_s] or self.samples[-1:]
+        if not inside:
+            return None
+        return {
+            "cpu_avg": round(sum(s.cpu_percent for s in inside) / len(inside), 1),
+            "cpu_max": max(s.cpu_percent for s in inside),
+            "rss_start_mb": inside[0].rss_mb,
+            "rss_end_mb": inside[-1].rss_mb,
+            "rss_max_mb": max(s.rss_mb for s in inside),
+            "rss_growth_mb": round(inside[-1].rss_mb - inside[0].rss_mb, 1),
+        }
+
+    def as_list(self) -> list[dict[str, float]]:
+        return [asdict(s) for s in self.samples]
+
+
+@dataclass
+class WatchedUrl:
+    """A URL polled during the run (e.g. /health, /summary); keeps the last answer."""
+
+    url: str
+    polls: int = 0
+    failures: int = 0
+    last_status: int | None = None
+    last_body: Any = None
+    last_error: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def poll(self, at_s: float) -> None:
+        self.polls += 1
+        try:
+            with urllib.request.urlopen(self.url, timeout=2) as resp:
+                status, raw = resp.status, resp.read(65536)
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read(65536)
+        except (urllib.error.URLError, OSError) as exc:
+            self.failures += 1
+            self.last_status, self.last_error = None, str(getattr(exc, "reason", exc))
+            self.history.append({"at_s": round(at_s, 2), "status": None})
+            return
+        if not 200 <= status < 300:
+            self.failures += 1
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = raw.decode(errors="replace")[:500]
+        self.last_status, self.last_body, self.last_error = status, body, None
+        self.history.append({"at_s": round(at_s, 2), "status": status})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "polls": self.polls, "failures": self.failures,
+                "last_status": self.last_status, "last_body": self.last_body,
+                "last_error": self.last_error}
