@@ -198,8 +198,9 @@ def summary_rows(mode: str, run_dir: Path, rel_to: Path) -> list[dict[str, Any]]
             "mode": mode,
             "test": doc["test"],
             "verdict": doc.get("verdict", "?"),
-            **{k: total.get(k) for k in ("requests", "failures", "rps", "avg_ms", "p50_ms",
+            **{k: total.get(k) for k in ("requests", "failures", "avg_ms", "p50_ms",
                                          "p95_ms", "p99_ms", "max_ms", "error_rate")},
+            "rps": round(total["rps"], 2) if isinstance(total.get("rps"), int | float) else None,
             "failed_checks": "; ".join(
                 f"{c['scope']} {c['threshold']}: {c['measured']} vs limit {c['limit']}"
                 for c in doc.get("checks", []) if not c.get("passed")),
