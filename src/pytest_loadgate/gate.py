@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_loadgate.checks import format_table
+from pytest_loadgate.distributed_plan import WorkerPlan
 from pytest_loadgate.errors import LoadgateConfigError
 from pytest_loadgate.invariants import DEFAULT_INTERVAL_SEC, Invariant
 from pytest_loadgate.locking import exclusive_run, lock_path
@@ -57,7 +58,8 @@ class LoadGate:
                  progress_factory: Callable[[], ProgressPrinter | None],
                  record: Callable[[str, Any], None],
                  default_kwargs: dict[str, Any],
-                 watch_paths: tuple[str, ...] = ()) -> None:
+                 watch_paths: tuple[str, ...] = (),
+                 workers: WorkerPlan | None = None) -> None:
         self.spec = spec
         self._target = target
         self._test_id = test_id
@@ -66,6 +68,7 @@ class LoadGate:
         self._record = record
         self._default_kwargs = default_kwargs
         self._watch_paths = watch_paths
+        self._workers = workers
         self._invariants: list[Invariant] = []
         self.results: list[LoadResult] = []
 
@@ -97,7 +100,7 @@ class LoadGate:
         spec = self._spec_for(overrides)
         load = LoadRun(spec, self._target, user_classes, invariants=self._invariants,
                        progress=self._progress_factory(), watch_paths=self._watch_paths,
-                       shape=shape)
+                       shape=shape, workers=self._workers, log_dir=self._report_dir)
         for inv in self._invariants:
             inv.violations.clear()
         with exclusive_run(lock_path()):

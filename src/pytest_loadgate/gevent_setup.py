@@ -31,7 +31,9 @@ def is_xdist_controller(options: Any) -> bool:
 
     Its execnet gateways use real threads and pipes that gevent's patched primitives break.
     """
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    if os.environ.get("PYTEST_XDIST_WORKER") and sys.argv[:1] == ["-c"]:
+        # An xdist worker (execnet starts it with `python -c`): it sees the controller's -n too.
+        # The variable alone is not enough: a pytest started inside a worker inherits it.
         return False
     workers = getattr(options, "numprocesses", None)
     return bool(workers) or bool(getattr(options, "tx", None))

@@ -225,4 +225,5 @@ def loadgate(request: pytest.FixtureRequest, loadgate_settings: Settings,
                     report_dir=loadgate_settings.report_dir,
                     progress_factory=lambda: _progress_factory(request.config),
                     record=record, default_kwargs=defaults,
-                    watch_paths=loadgate_settings.watch_paths)
+                    watch_paths=loadgate_settings.watch_paths,
+                    workers=loadgate_settings.workers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import random
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -15,24 +16,42 @@ from pytest_loadgate.errors import LoadgateConfigError
 
 
 class RaceGate:
-    """Counts users arriving at and leaving the barrier; ``release()`` lets them all go."""
+    """Counts users arriving at and leaving the barrier; ``release()`` lets them all go.
 
-    def __init__(self) -> None:
+    In a distributed run the workers' gates report arrivals and finishes to the master through
+    ``on_arrive``/``on_finish``, and the master's gate broadcasts the release via ``on_release``.
+    """
+
+    def __init__(self, *, on_arrive: Callable[[], None] | None = None,
+                 on_finish: Callable[[], None] | None = None,
+                 on_release: Callable[[], None] | None = None) -> None:
         self.arrived = 0
         self.finished = 0
         self._released = Event()
         self.released_at: float | None = None
+        self._on_arrive = on_arrive
+        self._on_finish = on_finish
+        self._on_release = on_release
+
+    def set_on_release(self, hook: Callable[[], None]) -> None:
+        self._on_release = hook
 
     def arrive_and_wait(self) -> None:
         self.arrived += 1
+        if self._on_arrive:
+            self._on_arrive()
         self._released.wait()
 
     def release(self, at: float) -> None:
         self.released_at = at
         self._released.set()
+        if self._on_release:
+            self._on_release()
 
     def finish(self) -> None:
         self.finished += 1
+        if self._on_finish:
+            self._on_finish()
 
     def wait_until(self, predicate: Any, timeout_s: float, poll_s: float = 0.01) -> bool:
         """Cooperatively wait until ``predicate()`` is true; False on timeout."""

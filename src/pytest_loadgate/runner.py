@@ -9,6 +9,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -16,9 +17,11 @@ import locust.stats
 from locust import LoadTestShape, User
 from locust.env import Environment
 from locust.event import Events
-from locust.runners import STATE_STOPPED, LocalRunner
+from locust.runners import STATE_STOPPED, Runner
 
 from pytest_loadgate.checks import evaluate
+from pytest_loadgate.distributed import WorkerError, WorkerGroup
+from pytest_loadgate.distributed_plan import WorkerPlan
 from pytest_loadgate.errors import LoadgateConfigError
 from pytest_loadgate.invariants import Invariant
 from pytest_loadgate.metrics import EndpointStats, summarize
@@ -32,7 +35,7 @@ from pytest_loadgate.monitor import (
 from pytest_loadgate.progress import ProgressPrinter, Snapshot
 from pytest_loadgate.race import RaceGate, race_user_class
 from pytest_loadgate.result import LoadResult
-from pytest_loadgate.samples import TOTAL_NAME, SampleRecorder
+from pytest_loadgate.samples import TOTAL_NAME, SampleRecorder, exact_bucket
 from pytest_loadgate.server import Target
 from pytest_loadgate.spec import LoadSpec
 
@@ -53,11 +56,6 @@ class Run:
     environment: Environment
     recorder: SampleRecorder
     history: list[Snapshot] = field(default_factory=list)
-
-
-def exact_bucket(response_time: float) -> float:
-    """Locust histogram key rounded to 0.1 ms instead of two significant digits."""
-    return round(float(response_time), 1)
 
 
 @contextlib.contextmanager
@@ -95,15 +93,21 @@ class LoadRun:
                  progress: ProgressPrinter | None = None,
                  on_tick: Callable[[float], None] | None = None,
                  watch_paths: Sequence[str] = (),
-                 shape: LoadTestShape | None = None) -> None:
+                 shape: LoadTestShape | None = None,
+                 workers: WorkerPlan | None = None,
+                 log_dir: Path | None = None) -> None:
         self.spec = spec
         self.target = target
         self.invariants = list(invariants)
         self.progress = progress
         self.on_tick = on_tick
         self.gate = RaceGate() if spec.mode == "race" else None
+        self.workers = workers or WorkerPlan()
+        self.log_dir = log_dir or Path("reports")
+        self.group: WorkerGroup | None = None
         classes = prepare_user_classes(user_classes, target.url)
-        if self.gate is not None:
+        self.prepared = classes
+        if self.gate is not None and not self.workers.total:
             classes = [race_user_class(c, self.gate) for c in classes]
         if shape is not None and (self.gate is not None or not isinstance(shape, LoadTestShape)):
             raise LoadgateConfigError(
@@ -146,14 +150,15 @@ class LoadRun:
                       ) -> tuple[EndpointStats, dict[str, EndpointStats]]:
         duration = max(end_s - start_s, 0.0)
         parts = dict(self.recorder.items())
-        endpoints = {name: summarize(name, [p], start_s, end_s, duration)
-                     for name, p in parts.items()}
+        endpoints = {name: summarize(name, series, start_s, end_s, duration)
+                     for name, series in parts.items()}
         endpoints = {k: v for k, v in endpoints.items() if v.requests}
-        total = summarize(TOTAL_NAME, list(parts.values()), start_s, end_s, duration)
+        total = summarize(TOTAL_NAME, [p for series in parts.values() for p in series],
+                          start_s, end_s, duration)
         return total, endpoints
 
     # -- watching ----------------------------------------------------------------------------
-    def _snapshot(self, runner: LocalRunner, now: float, phase: str) -> Snapshot:
+    def _snapshot(self, runner: Runner, now: float, phase: str) -> Snapshot:
         recent, _ = self.stats_between(max(0.0, now - RECENT_WINDOW_SEC), now)
         total, _ = self.stats_between(0.0, now)
         return Snapshot(elapsed_s=now, total_s=self.spec.run_time_s, users=runner.user_count,
@@ -180,6 +185,15 @@ class LoadRun:
             return True
         return False
 
+    def _create_runner(self) -> Runner:
+        if not self.workers.total:
+            return self.environment.create_local_runner()
+        self.group = WorkerGroup(self.environment, self.workers, self.recorder, self.log_dir)
+        if self.gate is not None:
+            self.gate.set_on_release(self.group.broadcast_release)
+            self.group.gate = self.gate
+        return self.group.runner
+
     def _watch_invariant(self, inv: Invariant) -> None:
         while True:
             gevent.sleep(inv.interval_s)
@@ -199,13 +213,13 @@ class LoadRun:
                 watched.poll(self.recorder.now())
             gevent.sleep(URL_POLL_INTERVAL_SEC)
 
-    def _track_steps(self, runner: LocalRunner, now: float) -> None:
+    def _track_steps(self, runner: Runner, now: float) -> None:
         target = runner.target_user_count
         if not self.steps or self.steps[-1][1] != target:
             self.steps.append((now, target))
 
-    def _should_stop(self, runner: LocalRunner, deadline: float, now: float) -> bool:
-        notice = self.target.check_alive()
+    def _should_stop(self, runner: Runner, deadline: float, now: float) -> bool:
+        notice = self.target.check_alive() or (self.group.death_notice() if self.group else None)
         if notice:
             self.problems.append(notice)
             return True
@@ -221,7 +235,7 @@ class LoadRun:
                     and runner.state == STATE_STOPPED) or now >= deadline
         return now >= deadline
 
-    def _release_race(self, runner: LocalRunner) -> None:
+    def _release_race(self, runner: Runner) -> None:
         assert self.gate is not None
         gate = self.gate
         spawn_budget = self.spec.users / self.spec.spawn_rate + RACE_SPAWN_TIMEOUT_SEC
@@ -237,7 +251,7 @@ class LoadRun:
         env = self.environment
         with exact_locust_histograms():
             self.recorder.restart()
-            runner = env.create_local_runner()
+            runner = self._create_runner()
             history = gevent.spawn(locust.stats.stats_history, runner)
             if self.target.process is not None and self.target.process.pid is not None:
                 self.server_monitor = ProcessMonitor(self.target.process.pid)
@@ -250,8 +264,16 @@ class LoadRun:
             deadline = started + self.spec.run_time_s
             next_progress = started
             try:
+                if self.group is not None:
+                    self.group.connect(self.prepared, race=self.gate is not None,
+                                       exact_percentiles=True)
+                    self.recorder.restart()
+                    deadline = self.recorder.now() + self.spec.run_time_s
                 if self.shape is not None:
                     runner.start_shape()
+                elif self.group is not None:  # MasterRunner.start blocks while dispatching
+                    watchers.append(gevent.spawn(runner.start, self.spec.users,
+                                                 self.spec.spawn_rate))
                 else:
                     runner.start(self.spec.users, self.spec.spawn_rate)
                 if self.gate is not None:
@@ -279,11 +301,17 @@ class LoadRun:
                         f" had not finished their task after run_time={self.spec.run_time_s:g}s")
             except KeyboardInterrupt:
                 self.interrupted = True
+            except WorkerError as exc:
+                self.problems.append(str(exc))
             finally:
                 end = self.recorder.now()
                 gevent.killall(watchers)
-                with gevent.Timeout(QUIT_TIMEOUT_SEC, False):
-                    runner.quit()
+                if self.group is not None:
+                    self.group.finish()
+                    self.group.close()
+                else:
+                    with gevent.Timeout(QUIT_TIMEOUT_SEC, False):
+                        runner.quit()
                 history.kill()
                 locust.stats.update_stats_history(runner)
                 if self.progress:
@@ -320,7 +348,7 @@ class LoadRun:
                         "p95_ms": total.p95_ms, "error_rate": round(total.error_rate, 4)})
         return out
 
-    def _result(self, runner: LocalRunner, end: float) -> LoadResult:
+    def _result(self, runner: Runner, end: float) -> LoadResult:
         start, stop = self.window(end)
         total, endpoints = self.stats_between(start, stop)
         server = self.server_monitor.summary(start, stop) if self.server_monitor else None
@@ -340,6 +368,7 @@ class LoadRun:
             window_s=(round(start, 3), round(stop, 3)), duration_s=round(end, 3),
             checks=checks, violations=violations, problems=problems, exceptions=exceptions,
             aborted=self.aborted, interrupted=self.interrupted,
+            worker_count=self.workers.total,
             server_resources=server, generator_resources=generator,
             generator_saturated=bool(generator and generator["cpu_avg"] > GENERATOR_SATURATED_CPU),
             watched=[w.as_dict() for w in self.watched], steps=self._step_stats(end),

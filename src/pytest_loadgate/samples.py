@@ -40,6 +40,11 @@ class EndpointSamples:
         self.failed.extend(other.failed)
 
 
+def exact_bucket(response_time: float) -> float:
+    """Locust histogram key rounded to 0.1 ms instead of two significant digits."""
+    return round(float(response_time), 1)
+
+
 def status_of(response: Any, exception: BaseException | None) -> int:
     """The HTTP status of a Locust response, 0 when there was none (connection error)."""
     code = getattr(response, "status_code", None)
@@ -48,17 +53,39 @@ def status_of(response: Any, exception: BaseException | None) -> int:
     return 0
 
 
+#: One sample as a worker ships it: wall-clock end time, latency (ms), status, failed (0/1).
+WireSample = tuple[float, float, int, int]
+
+
 class SampleRecorder:
-    """Listens to Locust's ``request`` event and keeps every sample, keyed by endpoint."""
+    """Keeps every sample, keyed by endpoint and source (this process or a worker).
+
+    Samples of one source arrive in time order, so each (endpoint, source) series stays sorted
+    and a time window is a slice of it.
+    """
 
     def __init__(self, *, clock: Any = time.perf_counter) -> None:
         self._clock = clock
         self.started_at = clock()
+        self.wall_origin = time.time()
         self.endpoints: dict[str, EndpointSamples] = {}
+        self.remote: dict[tuple[str, str], EndpointSamples] = {}
 
     def restart(self) -> None:
         """Make time zero now (before the first request)."""
         self.started_at = self._clock()
+        self.wall_origin = time.time()
+
+    def ingest(self, source: str, batch: dict[str, list[WireSample]]) -> None:
+        """Add samples shipped by a worker (wall-clock times mapped onto this run's clock)."""
+        origin = self.wall_origin
+        for name, rows in batch.items():
+            key = (name, source)
+            part = self.remote.get(key)
+            if part is None:
+                part = self.remote[key] = EndpointSamples()
+            for wall_ts, latency, status, failed in rows:
+                part.append(wall_ts - origin, latency, status, bool(failed))
 
     def now(self) -> float:
         """Seconds since the recorder was created."""
@@ -75,8 +102,12 @@ class SampleRecorder:
         samples.append(self.now(), float(response_time or 0.0), status_of(response, exception),
                        exception is not None)
 
-    def items(self) -> Iterator[tuple[str, EndpointSamples]]:
-        return iter(sorted(self.endpoints.items()))
+    def items(self) -> Iterator[tuple[str, list[EndpointSamples]]]:
+        """Endpoint name → its sample series (one per source), sorted by name."""
+        merged: dict[str, list[EndpointSamples]] = {n: [p] for n, p in self.endpoints.items()}
+        for (name, _), part in self.remote.items():
+            merged.setdefault(name, []).append(part)
+        return iter(sorted(merged.items()))
 
     def count(self) -> int:
-        return sum(len(s) for s in self.endpoints.values())
+        return sum(len(p) for _, parts in self.items() for p in parts)

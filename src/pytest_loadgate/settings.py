@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pytest_loadgate.distributed_plan import WorkerPlan
 from pytest_loadgate.durations import parse_duration
 from pytest_loadgate.errors import LoadgateConfigError
 
@@ -25,6 +26,14 @@ OPTIONS: list[tuple[str, str, str]] = [
      "live progress line: auto (terminal only, not with -q), on, off (default: auto)"),
     ("loadgate_profile", "--loadgate-profile",
      "apply each marker's profiles={NAME: {...}} overrides, e.g. full for long runs"),
+    ("loadgate_workers", "--loadgate-workers",
+     "run every load test on N local Locust worker processes (default: 0, in-process)"),
+    ("loadgate_remote_workers", "--loadgate-remote-workers",
+     "also wait for N workers started elsewhere with python -m pytest_loadgate.worker"),
+    ("loadgate_master_bind", "--loadgate-master-bind",
+     "HOST:PORT the master listens on for workers (default 127.0.0.1:0, a free port)"),
+    ("loadgate_worker_timeout", "--loadgate-worker-timeout",
+     "seconds to wait for workers to connect (default: 60)"),
     ("loadgate_warmup", "--loadgate-warmup",
      "default warm-up left out of perf verdicts after ramp-up, e.g. 2s (default: 0)"),
 ]
@@ -55,6 +64,7 @@ class Settings:
     server_command: str | None
     health_path: str
     watch_paths: tuple[str, ...] = ()
+    workers: WorkerPlan = field(default_factory=WorkerPlan)
 
 
 def _raw(config: Any, dest: str) -> tuple[Any, str]:
@@ -80,6 +90,36 @@ def validate_host(value: str, where: str) -> str:
     return value.rstrip("/")
 
 
+def _count(config: Any, dest: str) -> int:
+    raw, where = _raw(config, dest)
+    if raw in (None, ""):
+        return 0
+    try:
+        value = int(str(raw))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise LoadgateConfigError(f"{where}: {raw!r} must be a whole number >= 0")
+    return value
+
+
+def _worker_plan(config: Any) -> WorkerPlan:
+    local = _count(config, "loadgate_workers")
+    remote = _count(config, "loadgate_remote_workers")
+    bind_raw, bind_where = _raw(config, "loadgate_master_bind")
+    host, port = "127.0.0.1", 0
+    if bind_raw:
+        host, _, port_text = str(bind_raw).rpartition(":")
+        if not host or not port_text.isdigit() or int(port_text) > 65535:
+            raise LoadgateConfigError(
+                f"{bind_where}: {bind_raw!r} must be HOST:PORT, e.g. 0.0.0.0:5557")
+        port = int(port_text)
+    timeout_raw, timeout_where = _raw(config, "loadgate_worker_timeout")
+    timeout = _duration(timeout_raw, timeout_where, "worker_timeout") if timeout_raw else 60.0
+    return WorkerPlan(local=local, remote=remote, bind_host=host, bind_port=port,
+                      timeout_s=timeout)
+
+
 def load_settings(config: Any) -> Settings:
     """Resolve settings: ini values, overridden by command-line options."""
     host_raw, host_where = _raw(config, "loadgate_host")
@@ -100,6 +140,7 @@ def load_settings(config: Any) -> Settings:
             f"{progress_where}: {progress_raw!r} must be one of auto, on, off")
     warmup_raw, warmup_where = _raw(config, "loadgate_warmup")
     warmup = _duration(warmup_raw, warmup_where, "warmup") if warmup_raw not in (None, "") else None
+    workers = _worker_plan(config)
     factory = str(config.getini("loadgate_app_factory")).lower() in ("1", "true", "yes", "on")
     return Settings(
         host=host,
@@ -113,4 +154,5 @@ def load_settings(config: Any) -> Settings:
         server_command=str(config.getini("loadgate_server_command")) or None,
         health_path=str(config.getini("loadgate_health_path") or DEFAULT_HEALTH_PATH),
         watch_paths=tuple(str(config.getini("loadgate_watch_paths") or "").split()),
+        workers=workers,
     )

@@ -82,3 +82,19 @@ def test_bad_profile_value_names_the_profile() -> None:
                          profile="full")
     with pytest.raises(LoadgateConfigError, match="profiles=.* must map a profile name"):
         spec_from_marker("perf", (), {"profiles": ["full"]}, {}, "m")
+
+
+def test_xdist_controller_detection(monkeypatch: pytest.MonkeyPatch) -> None:
+    from argparse import Namespace
+
+    from pytest_loadgate.gevent_setup import is_xdist_controller
+
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    assert is_xdist_controller(Namespace(numprocesses=2, tx=None))
+    assert not is_xdist_controller(Namespace(numprocesses=None, tx=None))
+    # A pytest started inside an xdist worker inherits the variable but is its own controller.
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    monkeypatch.setattr("sys.argv", ["/venv/bin/pytest", "-n", "2"])
+    assert is_xdist_controller(Namespace(numprocesses=2, tx=None))
+    monkeypatch.setattr("sys.argv", ["-c"])
+    assert not is_xdist_controller(Namespace(numprocesses=2, tx=None))

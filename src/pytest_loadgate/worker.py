@@ -1,0 +1,115 @@
+"""A Locust worker process for pytest-loadgate's distributed runs.
+
+Run as ``python -m pytest_loadgate.worker --master-host HOST --master-port PORT``. The master
+(inside pytest) sends the user classes (cloudpickled) once the worker has connected; the worker
+ships every request's raw sample back, so percentiles stay exact across workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+os.environ.pop("LOCUST_SKIP_MONKEY_PATCH", None)  # a worker is a plain Locust process
+
+import cloudpickle
+import gevent
+import locust.stats
+from locust.env import Environment
+from locust.event import Events
+
+from pytest_loadgate.protocol import (
+    MSG_ARRIVED,
+    MSG_FINISHED,
+    MSG_FLUSH,
+    MSG_READY,
+    MSG_RELEASE,
+    MSG_SAMPLES,
+    MSG_SETUP,
+    SAMPLE_SHIP_INTERVAL_SEC,
+)
+from pytest_loadgate.race import RaceGate, race_user_class
+from pytest_loadgate.samples import WireSample, exact_bucket, status_of
+
+
+class WorkerSession:
+    """The worker side: receives the setup, runs users, ships samples, mirrors the race gate."""
+
+    def __init__(self, master_host: str, master_port: int) -> None:
+        self.pending: dict[str, list[WireSample]] = {}
+        self.environment = Environment(user_classes=[], events=Events(), catch_exceptions=True)
+        self.environment.events.request.add_listener(self._on_request)
+        self.runner = self.environment.create_worker_runner(master_host, master_port)
+        self.gate: RaceGate | None = None
+        self.runner.register_message(MSG_SETUP, self._on_setup)
+        self.runner.register_message(MSG_RELEASE, self._on_release)
+        self.runner.register_message(MSG_FLUSH, self._on_flush)
+
+    def _on_request(self, request_type: str, name: str, response_time: float | None,
+                    response: Any = None, exception: BaseException | None = None,
+                    **_: Any) -> None:
+        self.pending.setdefault(f"{request_type} {name}", []).append(
+            (time.time(), float(response_time or 0.0), status_of(response, exception),
+             1 if exception is not None else 0))
+
+    def _ship(self, final: bool = False) -> None:
+        batch, self.pending = self.pending, {}
+        if batch or final:
+            self.runner.send_message(MSG_SAMPLES, {"samples": batch, "final": final})
+
+    def _on_setup(self, msg: Any, **_: Any) -> None:
+        if self.environment.user_classes:  # a repeated setup: acknowledge again
+            self.runner.send_message(MSG_READY, None)
+            return
+        logging.getLogger(__name__).info("setup received from master")
+        setup = cloudpickle.loads(base64.b64decode(msg.data["payload"]))
+        classes = setup["user_classes"]
+        if setup["race"]:
+            self.gate = RaceGate(
+                on_arrive=lambda: self.runner.send_message(MSG_ARRIVED, {"n": 1}),
+                on_finish=lambda: self.runner.send_message(MSG_FINISHED, {"n": 1}),
+            )
+            classes = [race_user_class(c, self.gate) for c in classes]
+        self.environment.user_classes = classes
+        if setup["exact_percentiles"]:
+            locust.stats.bucket_response_time = exact_bucket  # type: ignore[assignment]
+        self.runner.send_message(MSG_READY, None)
+
+    def _on_release(self, msg: Any, **_: Any) -> None:
+        if self.gate is not None:
+            self.gate.release(time.time())
+
+    def _on_flush(self, msg: Any, **_: Any) -> None:
+        self._ship(final=True)
+
+    def run(self) -> None:
+        shipper = gevent.spawn(self._ship_forever)
+        try:
+            self.runner.greenlet.join()
+        finally:
+            shipper.kill()
+
+    def _ship_forever(self) -> None:
+        while True:
+            gevent.sleep(SAMPLE_SHIP_INTERVAL_SEC)
+            self._ship()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--master-host", default="127.0.0.1")
+    parser.add_argument("--master-port", type=int, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    WorkerSession(args.master_host, args.master_port).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
