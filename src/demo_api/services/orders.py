@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from demo_api.db import AnyRow, Database
 from demo_api.errors import Conflict, NotFound, Unprocessable
+from demo_api.fastexec import fetch, fetch_one
 from demo_api.models import orders_table as o
 from demo_api.models import products_table as p
 from demo_api.schemas import OrderCreate
@@ -48,7 +49,25 @@ _TAKE_STOCK = (
 _RETURN_STOCK = (
     update(p).where(p.c.id == bindparam("pid")).values(stock=p.c.stock + bindparam("qty"))
 )
-_INSERT = insert(o).returning(o.c.id)
+_INSERT = (
+    insert(o)
+    .values(
+        {
+            column: bindparam(column)
+            for column in (
+                "product_id",
+                "quantity",
+                "unit_price_cents",
+                "total_cents",
+                "status",
+                "idempotency_key",
+                "created_at",
+                "updated_at",
+            )
+        }
+    )
+    .returning(o.c.id)
+)
 _SETTLE = (
     update(o)
     .where(o.c.id == bindparam("oid"), o.c.status == "pending")
@@ -81,7 +100,7 @@ def order_dict(row: AnyRow) -> dict[str, Any]:
 
 def _replay(conn: Connection, key: str, data: OrderCreate) -> PlacedOrder | None:
     """The order already placed under ``key``; 422 if it was for something else."""
-    row = conn.execute(_BY_KEY, {"key": key}).first()
+    row = fetch_one(conn, _BY_KEY, {"key": key})
     if row is None:
         return None
     if (row.product_id, row.quantity) != (data.product_id, data.quantity):
@@ -113,12 +132,13 @@ def _place(db: Database, data: OrderCreate, key: str | None) -> PlacedOrder:
         if key is not None and (placed := _replay(conn, key, data)) is not None:
             return placed
         take = {"pid": data.product_id, "qty": data.quantity}
-        price_cents = conn.execute(_TAKE_STOCK, take).scalar()
-        if price_cents is None:
-            available = conn.execute(_STOCK_BY_ID, {"pid": data.product_id}).scalar()
-            if available is None:
+        taken = fetch_one(conn, _TAKE_STOCK, take)
+        if taken is None:
+            row = fetch_one(conn, _STOCK_BY_ID, {"pid": data.product_id})
+            if row is None:
                 raise NotFound("product not found")
-            raise Conflict("insufficient stock", available=available)
+            raise Conflict("insufficient stock", available=row.stock)
+        price_cents: int = taken.price_cents
         total = price_cents * data.quantity
         values = {
             "product_id": data.product_id,
@@ -130,7 +150,7 @@ def _place(db: Database, data: OrderCreate, key: str | None) -> PlacedOrder:
             "created_at": now,
             "updated_at": now,
         }
-        order_id = conn.execute(_INSERT, values).scalar_one()
+        order_id: int = fetch_one(conn, _INSERT, values).id
     order = {
         "id": order_id,
         "product_id": data.product_id,
@@ -147,7 +167,7 @@ def _place(db: Database, data: OrderCreate, key: str | None) -> PlacedOrder:
 def get_order(db: Database, order_id: int) -> dict[str, Any]:
     """One order, or 404."""
     with db.read() as conn:
-        row = conn.execute(_BY_ID, {"oid": order_id}).first()
+        row = fetch_one(conn, _BY_ID, {"oid": order_id})
     if row is None:
         raise NotFound("order not found")
     return order_dict(row)
@@ -178,12 +198,12 @@ def list_orders(
 def _settle(conn: Connection, order_id: int, new_status: str) -> AnyRow:
     """Move a pending order to ``new_status``; 404 if absent, 409 if not pending."""
     params = {"oid": order_id, "new_status": new_status, "now": utcnow()}
-    row = conn.execute(_SETTLE, params).first()
+    row = fetch_one(conn, _SETTLE, params)
     if row is None:
-        status = conn.execute(_STATUS_BY_ID, {"oid": order_id}).scalar()
-        if status is None:
+        current = fetch_one(conn, _STATUS_BY_ID, {"oid": order_id})
+        if current is None:
             raise NotFound("order not found")
-        raise Conflict(f"order is already {status}", status=status)
+        raise Conflict(f"order is already {current.status}", status=current.status)
     return row
 
 
@@ -198,5 +218,5 @@ def cancel_order(db: Database, order_id: int) -> dict[str, Any]:
     """Cancel a pending order and put its units back in stock, atomically."""
     with db.write() as conn:
         row = _settle(conn, order_id, "cancelled")
-        conn.execute(_RETURN_STOCK, {"pid": row.product_id, "qty": row.quantity})
+        fetch(conn, _RETURN_STOCK, {"pid": row.product_id, "qty": row.quantity})
     return order_dict(row)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from demo_api.db import AnyRow, Database
 from demo_api.errors import Conflict, NotFound
+from demo_api.fastexec import fetch, fetch_one
 from demo_api.models import products_table as p
 from demo_api.schemas import MAX_STOCK, ProductCreate, ProductUpdate
 from demo_api.services.common import as_utc, from_cents, to_cents, utcnow
@@ -73,7 +74,7 @@ def create_product(db: Database, data: ProductCreate) -> dict[str, Any]:
 def list_products(db: Database, limit: int, offset: int) -> dict[str, Any]:
     """One page of products ordered by id, plus the total count."""
     with db.read() as conn:
-        rows = conn.execute(_PAGE, {"limit": limit, "offset": offset}).all()
+        rows = fetch(conn, _PAGE, {"limit": limit, "offset": offset})
         total = rows[0].total if rows else conn.execute(_COUNT).scalar_one()
     return {
         "products": [product_dict(r) for r in rows],
@@ -86,7 +87,7 @@ def list_products(db: Database, limit: int, offset: int) -> dict[str, Any]:
 def get_product(db: Database, product_id: int) -> dict[str, Any]:
     """One product, or 404."""
     with db.read() as conn:
-        row = conn.execute(_BY_ID, {"pid": product_id}).first()
+        row = fetch_one(conn, _BY_ID, {"pid": product_id})
     if row is None:
         raise NotFound("product not found")
     return product_dict(row)
