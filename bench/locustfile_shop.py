@@ -52,9 +52,7 @@ class ShopUser(FastHttpUser):
 
     def _order(self) -> None:
         body = {"product_id": random.randint(1, PRODUCTS), "quantity": 1}
-        with self.client.post(
-            "/orders/", json=body, name="/orders/", catch_response=True
-        ) as r:
+        with self.client.post("/orders/", json=body, name="/orders/", catch_response=True) as r:
             if r.status_code == 201:
                 self.pending.append(r.json()["id"])
                 r.success()

@@ -102,7 +102,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--duration", default="30s", help="Locust --run-time")
     parser.add_argument("--products", type=int, default=200)
