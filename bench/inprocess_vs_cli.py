@@ -74,6 +74,7 @@ SLACK_SEC = 120.0
 
 # -- processes ---------------------------------------------------------------------------------
 
+
 def kill_tree(pid: int, timeout_s: float = 10.0) -> None:
     """Terminate a process and all its descendants (the plugin starts its server in a new
     session, so killing the process group alone would orphan it)."""
@@ -92,21 +93,34 @@ def kill_tree(pid: int, timeout_s: float = 10.0) -> None:
     psutil.wait_procs(alive, timeout=timeout_s)
 
 
-def run_bounded(cmd: Sequence[str], *, cwd: Path, log_path: Path, timeout_s: float,
-                env: dict[str, str] | None = None) -> tuple[int, float]:
+def run_bounded(
+    cmd: Sequence[str],
+    *,
+    cwd: Path,
+    log_path: Path,
+    timeout_s: float,
+    env: dict[str, str] | None = None,
+) -> tuple[int, float]:
     """Run ``cmd`` with output to ``log_path``; kill it (and children) after ``timeout_s``.
 
     Returns (exit code, wall seconds).
     """
     started = time.perf_counter()
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(list(cmd), cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            list(cmd),
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
         try:
             code = proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            raise SystemExit(f"timed out after {timeout_s:g}s: {' '.join(cmd)}\n"
-                             f"{tail(log_path)}") from None
+            raise SystemExit(
+                f"timed out after {timeout_s:g}s: {' '.join(cmd)}\n{tail(log_path)}"
+            ) from None
         finally:
             if proc.returncode is None:  # still running: timeout or interrupted
                 kill_tree(proc.pid)
@@ -130,9 +144,14 @@ def bench_env() -> dict[str, str]:
 def start_app(workdir: Path) -> ServerProcess:
     """Boot the trivial app with uvicorn on a free 127.0.0.1 port and wait until it answers."""
     port = free_port()
-    server = ServerProcess(uvicorn_command(APP, port), url=f"http://127.0.0.1:{port}",
-                           health_path="/health", log_path=workdir / "server.log",
-                           env=bench_env(), cwd=BENCH)
+    server = ServerProcess(
+        uvicorn_command(APP, port),
+        url=f"http://127.0.0.1:{port}",
+        health_path="/health",
+        log_path=workdir / "server.log",
+        env=bench_env(),
+        cwd=BENCH,
+    )
     server.start()
     try:
         server.wait_ready(30.0)
@@ -143,6 +162,7 @@ def start_app(workdir: Path) -> ServerProcess:
 
 
 # -- CSV / reports -----------------------------------------------------------------------------
+
 
 def aggregated_row(stats_csv: Path) -> dict[str, str]:
     """The Aggregated row of a Locust requests CSV (stops at the blank line before failures)."""
@@ -171,7 +191,7 @@ class Side:
 
 # -- part 1 --------------------------------------------------------------------------------------
 
-INPROC_TEST = '''
+INPROC_TEST = """
 import pytest
 from locustfile_trivial import {user}
 
@@ -179,7 +199,7 @@ from locustfile_trivial import {user}
 @pytest.mark.perf(users={users}, spawn_rate={users}, run_time="{seconds}s")
 def test_inprocess(loadgate):
     loadgate.run({user})
-'''
+"""
 
 INPROC_INI = """
 [pytest]
@@ -193,12 +213,23 @@ def run_inprocess(url: str, users: int, seconds: float, workdir: Path) -> Side:
     workdir.mkdir(parents=True)
     (workdir / "pytest.ini").write_text(INPROC_INI)
     (workdir / "test_inprocess.py").write_text(
-        INPROC_TEST.format(user=USER_CLASS, users=users, seconds=seconds))
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-           "--loadgate-host", url, "test_inprocess.py"]
+        INPROC_TEST.format(user=USER_CLASS, users=users, seconds=seconds)
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--loadgate-host",
+        url,
+        "test_inprocess.py",
+    ]
     log = workdir / "pytest.log"
-    code, _ = run_bounded(cmd, cwd=workdir, log_path=log, timeout_s=seconds + SLACK_SEC,
-                          env=bench_env())
+    code, _ = run_bounded(
+        cmd, cwd=workdir, log_path=log, timeout_s=seconds + SLACK_SEC, env=bench_env()
+    )
     if code != 0:
         raise SystemExit(f"in-process run failed (exit {code}):\n{tail(log)}")
     reports = workdir / "reports"
@@ -206,26 +237,51 @@ def run_inprocess(url: str, users: int, seconds: float, workdir: Path) -> Side:
     (json_path,) = reports.glob("*.json")
     row = aggregated_row(csv_path)
     doc = json.loads(json_path.read_text())
-    return Side("in-process", float(row["Requests/s"]), int(row["Request Count"]),
-                int(row["Failure Count"]), window_rps=float(doc["total"]["rps"]))
+    return Side(
+        "in-process",
+        float(row["Requests/s"]),
+        int(row["Request Count"]),
+        int(row["Failure Count"]),
+        window_rps=float(doc["total"]["rps"]),
+    )
 
 
 def run_cli(url: str, users: int, seconds: float, workdir: Path) -> Side:
     """Side (b): Locust's own command line, headless, one process."""
     workdir.mkdir(parents=True)
     prefix = workdir / "cli"
-    cmd = [sys.executable, "-m", "locust", "--headless", "-f", str(LOCUSTFILE),
-           "-u", str(users), "-r", str(users), "-t", f"{seconds:g}s", "--host", url,
-           "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "--headless",
+        "-f",
+        str(LOCUSTFILE),
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{seconds:g}s",
+        "--host",
+        url,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+    ]
     log = workdir / "locust.log"
-    code, _ = run_bounded(cmd, cwd=workdir, log_path=log, timeout_s=seconds + SLACK_SEC,
-                          env=bench_env())
+    code, _ = run_bounded(
+        cmd, cwd=workdir, log_path=log, timeout_s=seconds + SLACK_SEC, env=bench_env()
+    )
     stats = Path(f"{prefix}_stats.csv")
     if not stats.exists():
         raise SystemExit(f"locust CLI wrote no stats (exit {code}):\n{tail(log)}")
     row = aggregated_row(stats)
-    return Side("cli", float(row["Requests/s"]), int(row["Request Count"]),
-                int(row["Failure Count"]))
+    return Side(
+        "cli", float(row["Requests/s"]), int(row["Request Count"]), int(row["Failure Count"])
+    )
 
 
 @dataclass
@@ -247,7 +303,7 @@ def part_throughput(args: argparse.Namespace, root: Path) -> list[Pair]:
         for i in range(args.repeats):
             inproc_first = i % 2 == 0
             results: dict[str, Side] = {}
-            for side in (("inproc", "cli") if inproc_first else ("cli", "inproc")):
+            for side in ("inproc", "cli") if inproc_first else ("cli", "inproc"):
                 where = root / "part1" / f"pair{i}-{side}"
                 fn = run_inprocess if side == "inproc" else run_cli
                 results[side] = fn(server.url, args.users, args.seconds, where)
@@ -255,8 +311,13 @@ def part_throughput(args: argparse.Namespace, root: Path) -> list[Pair]:
                 if notice:
                     raise SystemExit(notice)
                 print(f"  pair {i + 1}: {side:<6} {results[side].rps:8.1f} req/s", flush=True)
-            pairs.append(Pair("in-process first" if inproc_first else "CLI first",
-                              results["inproc"], results["cli"]))
+            pairs.append(
+                Pair(
+                    "in-process first" if inproc_first else "CLI first",
+                    results["inproc"],
+                    results["cli"],
+                )
+            )
     finally:
         server.stop()
     return pairs
@@ -264,7 +325,7 @@ def part_throughput(args: argparse.Namespace, root: Path) -> list[Pair]:
 
 # -- part 2 --------------------------------------------------------------------------------------
 
-OVERHEAD_TEST = '''
+OVERHEAD_TEST = """
 import time
 
 import pytest
@@ -278,7 +339,7 @@ def test_overhead(i, loadgate, record_property):
     result = loadgate.run({user})
     record_property("bench.run_wall_s", time.perf_counter() - started)
     record_property("bench.load_s", result.duration_s)
-'''
+"""
 
 OVERHEAD_INI = """
 [pytest]
@@ -303,79 +364,137 @@ def part_overhead(args: argparse.Namespace, root: Path) -> tuple[list[TestTime],
     workdir = root / "part2"
     workdir.mkdir(parents=True)
     (workdir / "pytest.ini").write_text(OVERHEAD_INI.format(app=APP))
-    (workdir / "test_overhead.py").write_text(OVERHEAD_TEST.format(
-        user=USER_CLASS, tests=args.tests, users=args.users, seconds=args.test_seconds))
+    (workdir / "test_overhead.py").write_text(
+        OVERHEAD_TEST.format(
+            user=USER_CLASS, tests=args.tests, users=args.users, seconds=args.test_seconds
+        )
+    )
     junit = workdir / "junit.xml"
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-           f"--junitxml={junit}", "test_overhead.py"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--junitxml={junit}",
+        "test_overhead.py",
+    ]
     log = workdir / "pytest.log"
     code, session_wall = run_bounded(
-        cmd, cwd=workdir, log_path=log, env=bench_env(),
-        timeout_s=args.tests * (args.test_seconds + 15) + SLACK_SEC)
+        cmd,
+        cwd=workdir,
+        log_path=log,
+        env=bench_env(),
+        timeout_s=args.tests * (args.test_seconds + 15) + SLACK_SEC,
+    )
     if code != 0 or not junit.exists():
         raise SystemExit(f"overhead session failed (exit {code}):\n{tail(log)}")
     times = []
     for case in ET.parse(junit).getroot().iter("testcase"):
-        props = {p.get("name"): float(p.get("value", "nan")) for p in case.iter("property")
-                 if str(p.get("name")).startswith("bench.")}
-        times.append(TestTime(case.get("name", "?"), float(case.get("time", "nan")),
-                              props.get("bench.run_wall_s", float("nan")),
-                              props.get("bench.load_s", float("nan"))))
+        props = {
+            p.get("name"): float(p.get("value", "nan"))
+            for p in case.iter("property")
+            if str(p.get("name")).startswith("bench.")
+        }
+        times.append(
+            TestTime(
+                case.get("name", "?"),
+                float(case.get("time", "nan")),
+                props.get("bench.run_wall_s", float("nan")),
+                props.get("bench.load_s", float("nan")),
+            )
+        )
     return times, session_wall
 
 
 # -- output --------------------------------------------------------------------------------------
 
+
 def verdict(met: bool, text: str) -> str:
     return f"{'MET    ' if met else 'NOT MET'} {text}"
 
 
-def report(args: argparse.Namespace, pairs: list[Pair], times: list[TestTime],
-           session_wall: float, load_before: tuple[float, float, float]) -> None:
+def report(
+    args: argparse.Namespace,
+    pairs: list[Pair],
+    times: list[TestTime],
+    session_wall: float,
+    load_before: tuple[float, float, float],
+) -> None:
     cpus = os.cpu_count() or 1
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
     load_after = os.getloadavg()
     print()
-    print(f"machine: {cpus} CPUs ({usable} usable). The load generator (one process, at most"
-          f" one core) shares these {usable} cores with the uvicorn server (one process).")
-    print(f"load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)},"
-          f" after {'/'.join(f'{x:.2f}' for x in load_after)}")
+    print(
+        f"machine: {cpus} CPUs ({usable} usable). The load generator (one process, at most"
+        f" one core) shares these {usable} cores with the uvicorn server (one process)."
+    )
+    print(
+        f"load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)},"
+        f" after {'/'.join(f'{x:.2f}' for x in load_after)}"
+    )
     if max(load_before[0], load_after[0]) > usable:
-        print("  note: other processes were competing for the cores; absolute figures are"
-              " noisy, compare within pairs")
+        print(
+            "  note: other processes were competing for the cores; absolute figures are"
+            " noisy, compare within pairs"
+        )
     print()
-    print(f"1. Throughput: {args.users} FastHttpUsers, no wait, {args.seconds:g}s, spawn_rate ="
-          " users; figure = Locust CSV Aggregated Requests/s (whole run, same formula both sides)")
-    print(f"   {'pair':<5}{'order':<18}{'in-process':>11}{'CLI':>10}{'ratio':>8}"
-          f"{'plugin window rps':>19}{'fails':>8}")
+    print(
+        f"1. Throughput: {args.users} FastHttpUsers, no wait, {args.seconds:g}s, spawn_rate ="
+        " users; figure = Locust CSV Aggregated Requests/s (whole run, same formula both sides)"
+    )
+    print(
+        f"   {'pair':<5}{'order':<18}{'in-process':>11}{'CLI':>10}{'ratio':>8}"
+        f"{'plugin window rps':>19}{'fails':>8}"
+    )
     for i, p in enumerate(pairs, 1):
-        print(f"   {i:<5}{p.order:<18}{p.inproc.rps:>11.1f}{p.cli.rps:>10.1f}{p.ratio:>8.3f}"
-              f"{p.inproc.window_rps or 0:>19.1f}{p.inproc.failures + p.cli.failures:>8}")
+        print(
+            f"   {i:<5}{p.order:<18}{p.inproc.rps:>11.1f}{p.cli.rps:>10.1f}{p.ratio:>8.3f}"
+            f"{p.inproc.window_rps or 0:>19.1f}{p.inproc.failures + p.cli.failures:>8}"
+        )
     median_ratio = statistics.median(p.ratio for p in pairs)
     print(f"   median ratio in-process/CLI: {median_ratio:.3f}")
     print()
-    print(f"2. Harness overhead: {len(times)} perf tests x run_time={args.test_seconds:g}s,"
-          f" {args.users} users, one plugin-booted server (session wall {session_wall:.1f}s)")
-    print(f"   {'test':<18}{'junit time':>11}{'overhead':>10}{'loop overshoot':>16}"
-          f"{'rest of run()':>15}{'outside run()':>15}")
+    print(
+        f"2. Harness overhead: {len(times)} perf tests x run_time={args.test_seconds:g}s,"
+        f" {args.users} users, one plugin-booted server (session wall {session_wall:.1f}s)"
+    )
+    print(
+        f"   {'test':<18}{'junit time':>11}{'overhead':>10}{'loop overshoot':>16}"
+        f"{'rest of run()':>15}{'outside run()':>15}"
+    )
     for t in times:
-        print(f"   {t.name:<18}{t.wall_s:>10.2f}s{t.wall_s - args.test_seconds:>9.2f}s"
-              f"{t.load_s - args.test_seconds:>15.2f}s{t.run_wall_s - t.load_s:>14.2f}s"
-              f"{t.wall_s - t.run_wall_s:>14.2f}s")
+        print(
+            f"   {t.name:<18}{t.wall_s:>10.2f}s{t.wall_s - args.test_seconds:>9.2f}s"
+            f"{t.load_s - args.test_seconds:>15.2f}s{t.run_wall_s - t.load_s:>14.2f}s"
+            f"{t.wall_s - t.run_wall_s:>14.2f}s"
+        )
     first = times[0].wall_s - args.test_seconds
     rest = [t.wall_s - args.test_seconds for t in times[1:]]
     median_rest = statistics.median(rest) if rest else float("nan")
-    print(f"   first test (includes server boot): {first:.2f}s overhead;"
-          f" median of the other {len(rest)}: {median_rest:.2f}s")
+    print(
+        f"   first test (includes server boot): {first:.2f}s overhead;"
+        f" median of the other {len(rest)}: {median_rest:.2f}s"
+    )
     print("   (the last test's teardown also stops the session's server)")
     print()
     print("goals:")
-    print("  " + verdict(median_ratio >= RATIO_GOAL,
-                         f"in-process RPS >= {RATIO_GOAL:g} x CLI: median ratio"
-                         f" {median_ratio:.3f}"))
-    print("  " + verdict(median_rest < OVERHEAD_GOAL_SEC,
-                         f"harness overhead < {OVERHEAD_GOAL_SEC:g}s per test after boot:"
-                         f" median {median_rest:.2f}s (first test with boot {first:.2f}s)"))
+    print(
+        "  "
+        + verdict(
+            median_ratio >= RATIO_GOAL,
+            f"in-process RPS >= {RATIO_GOAL:g} x CLI: median ratio {median_ratio:.3f}",
+        )
+    )
+    print(
+        "  "
+        + verdict(
+            median_rest < OVERHEAD_GOAL_SEC,
+            f"harness overhead < {OVERHEAD_GOAL_SEC:g}s per test after boot:"
+            f" median {median_rest:.2f}s (first test with boot {first:.2f}s)",
+        )
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -384,8 +503,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=2, help="pairs in part 1")
     parser.add_argument("--users", type=int, default=20, help="users (spawn_rate = users)")
     parser.add_argument("--tests", type=int, default=5, help="perf tests in part 2")
-    parser.add_argument("--test-seconds", type=float, default=2.0,
-                        help="run_time of each part 2 test")
+    parser.add_argument(
+        "--test-seconds", type=float, default=2.0, help="run_time of each part 2 test"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.tests < 2 or args.seconds <= 1 or args.test_seconds <= 1:

@@ -4,7 +4,7 @@ Boots ``python -m demo_api`` on a free port with a temporary SQLite database, se
 products with plenty of stock, runs ``bench/locustfile_shop.py`` (50 users, no wait, 30 s
 by default) and prints total rps and p50/p95/p99 per endpoint, then checks ``/summary``.
 
-    .venv/bin/python bench/shop_mix.py [--workers 2] [--users 50] [--duration 30s]
+    .venv/bin/python bench/shop_mix.py [--workers 1] [--users 50] [--duration 30s]
 """
 
 from __future__ import annotations
