@@ -9,3 +9,7 @@ class LoadgateConfigError(ValueError):
 
 class LoadgateServerError(RuntimeError):
     """The system under test could not be started or died; the message carries its log tail."""
+
+
+class LoadgateWarning(UserWarning):
+    """Something about a load run that deserves attention but does not decide its verdict."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pytest_loadgate.checks import format_table
 from pytest_loadgate.distributed_plan import WorkerPlan
-from pytest_loadgate.errors import LoadgateConfigError
+from pytest_loadgate.errors import LoadgateConfigError, LoadgateWarning
 from pytest_loadgate.invariants import DEFAULT_INTERVAL_SEC, Invariant
 from pytest_loadgate.locking import exclusive_run, lock_path
 from pytest_loadgate.progress import ProgressPrinter
@@ -24,13 +25,22 @@ class LoadFailure(AssertionError):
     """A run's verdict was negative; the message explains every failed check."""
 
 
+def saturation_note(result: LoadResult) -> str:
+    cpu = (result.generator_resources or {}).get("cpu_avg", 0.0)
+    return (f"UNRELIABLE MEASUREMENT: the load generator itself averaged {cpu:.0f}% CPU over the"
+            " verdict window, so latencies include its own queueing and throughput is capped by"
+            " it, not by the server; run fewer users per process (--loadgate-workers N) or give"
+            " the generator its own cores")
+
+
 def explain(result: LoadResult) -> str:
     """The failure message: what failed, the whole check table, invariants, problems, report."""
     failed = result.failed_checks()
     lo, hi = result.window_s
     head = (f"load test failed: {len(failed)} of {len(result.checks)} checks failed"
             if failed else "load test failed")
-    lines = [f"{head} (mode={result.spec.mode}, users={result.spec.users},"
+    lines = [saturation_note(result)] if result.generator_saturated else []
+    lines += [f"{head} (mode={result.spec.mode}, users={result.spec.users},"
              f" window {lo:.1f}-{hi:.1f}s, {result.total.requests} requests,"
              f" host {result.host})"]
     if result.checks:
@@ -41,10 +51,6 @@ def explain(result: LoadResult) -> str:
     if result.aborted:
         lines.append(result.aborted)
     lines += result.problems
-    if result.generator_saturated and result.generator_resources:
-        cpu = result.generator_resources["cpu_avg"]
-        lines.append(f"note: the load generator averaged {cpu:.0f}% CPU;"
-                     " latencies may include its own queueing")
     if result.report_path:
         lines.append(f"report: {result.report_path}")
     return "\n".join(lines)
@@ -59,7 +65,9 @@ class LoadGate:
                  record: Callable[[str, Any], None],
                  default_kwargs: dict[str, Any],
                  watch_paths: tuple[str, ...] = (),
-                 workers: WorkerPlan | None = None) -> None:
+                 workers: WorkerPlan | None = None,
+                 unreliable: str = "fail",
+                 skip: Callable[[str], None] | None = None) -> None:
         self.spec = spec
         self._target = target
         self._test_id = test_id
@@ -69,6 +77,8 @@ class LoadGate:
         self._default_kwargs = default_kwargs
         self._watch_paths = watch_paths
         self._workers = workers
+        self._unreliable = unreliable
+        self._skip = skip
         self._invariants: list[Invariant] = []
         self.results: list[LoadResult] = []
 
@@ -122,6 +132,12 @@ class LoadGate:
                          f" limit={c.limit}")
         if result.interrupted:
             raise KeyboardInterrupt(f"load run interrupted; partial report: {files['html']}")
+        if result.generator_saturated:
+            if result.passed:
+                warnings.warn(LoadgateWarning(
+                    f"{test_id}: passed although {saturation_note(result)}"), stacklevel=2)
+            elif self._unreliable == "skip" and self._skip is not None:
+                self._skip(f"{saturation_note(result)}; report: {result.report_path}")
         if not result.passed:
             raise LoadFailure(explain(result))
         return result

@@ -28,7 +28,8 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 SPEC_KEY = pytest.StashKey[LoadSpec | None]()
 
 MARKER_HELP = (
-    "users=10, spawn_rate=users, run_time='10s', warmup=0, abort_on_fail=False, abort_grace=3,"
+    "users=10, spawn_rate=users, run_time='10s', warmup=min(3s, 25% of the run after ramp-up),"
+    " abort_on_fail=False, abort_grace=3,"
     " avg_ms, p50_ms, p90_ms, p95_ms, p99_ms, max_ms, max_error_rate, min_rps,"
     " endpoints={'METHOD name': {...}}, profiles={'NAME': {...}}"
 )
@@ -208,6 +209,10 @@ def _progress_factory(config: pytest.Config) -> ProgressPrinter | None:
     return ProgressPrinter(write, is_tty=is_tty)
 
 
+def _skip(reason: str) -> None:
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def loadgate(request: pytest.FixtureRequest, loadgate_settings: Settings,
              loadgate_server: Target) -> LoadGate:
@@ -226,4 +231,5 @@ def loadgate(request: pytest.FixtureRequest, loadgate_settings: Settings,
                     progress_factory=lambda: _progress_factory(request.config),
                     record=record, default_kwargs=defaults,
                     watch_paths=loadgate_settings.watch_paths,
-                    workers=loadgate_settings.workers)
+                    workers=loadgate_settings.workers,
+                    unreliable=loadgate_settings.unreliable, skip=_skip)

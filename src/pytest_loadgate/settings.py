@@ -34,6 +34,9 @@ OPTIONS: list[tuple[str, str, str]] = [
      "HOST:PORT the master listens on for workers (default 127.0.0.1:0, a free port)"),
     ("loadgate_worker_timeout", "--loadgate-worker-timeout",
      "seconds to wait for workers to connect (default: 60)"),
+    ("loadgate_unreliable", "--loadgate-unreliable",
+     "a breaching run whose load generator was saturated: fail (default, marked UNRELIABLE)"
+     " or skip"),
     ("loadgate_warmup", "--loadgate-warmup",
      "default warm-up left out of perf verdicts after ramp-up, e.g. 2s (default: 0)"),
 ]
@@ -65,6 +68,7 @@ class Settings:
     health_path: str
     watch_paths: tuple[str, ...] = ()
     workers: WorkerPlan = field(default_factory=WorkerPlan)
+    unreliable: str = "fail"
 
 
 def _raw(config: Any, dest: str) -> tuple[Any, str]:
@@ -141,6 +145,10 @@ def load_settings(config: Any) -> Settings:
     warmup_raw, warmup_where = _raw(config, "loadgate_warmup")
     warmup = _duration(warmup_raw, warmup_where, "warmup") if warmup_raw not in (None, "") else None
     workers = _worker_plan(config)
+    unreliable_raw, unreliable_where = _raw(config, "loadgate_unreliable")
+    unreliable = str(unreliable_raw or "fail").lower()
+    if unreliable not in ("fail", "skip"):
+        raise LoadgateConfigError(f"{unreliable_where}: {unreliable_raw!r} must be fail or skip")
     factory = str(config.getini("loadgate_app_factory")).lower() in ("1", "true", "yes", "on")
     return Settings(
         host=host,
@@ -155,4 +163,5 @@ def load_settings(config: Any) -> Settings:
         health_path=str(config.getini("loadgate_health_path") or DEFAULT_HEALTH_PATH),
         watch_paths=tuple(str(config.getini("loadgate_watch_paths") or "").split()),
         workers=workers,
+        unreliable=unreliable,
     )

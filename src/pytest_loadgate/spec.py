@@ -27,6 +27,10 @@ DEFAULT_RACE_USERS = 20
 #: A race ends when its last user finishes; this caps how long that may take.
 DEFAULT_RACE_TIMEOUT_SEC = 60.0
 DEFAULT_ABORT_GRACE_SEC = 3.0
+#: Warm-up left out of perf verdicts when none is given: this long, or this share of the
+#: post-ramp run time if that is shorter.
+DEFAULT_WARMUP_SEC = 3.0
+DEFAULT_WARMUP_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class LoadSpec:
     users: int
     spawn_rate: float
     run_time_s: float
-    warmup_s: float = 0.0
+    warmup_s: float = 0.0  # left out after ramp-up; see DEFAULT_WARMUP_SEC
     abort_on_fail: bool = False
     abort_grace_s: float = DEFAULT_ABORT_GRACE_SEC
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -176,13 +180,18 @@ def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
     run_time_s = _duration("run_time", kwargs.get("run_time", default_time), where)
     if run_time_s <= 0:
         raise LoadgateConfigError(f"{where}: run_time={kwargs.get('run_time')!r} must be > 0")
-    warmup_s = _duration("warmup", kwargs.get("warmup", 0), where)
+    ramp_s = (users - 1) / spawn_rate  # the first user starts at once
+    if "warmup" in kwargs and kwargs["warmup"] is not None:
+        warmup_s = _duration("warmup", kwargs["warmup"], where)
+    else:
+        # Measured here: the first seconds after spawning hold most of the slow requests.
+        warmup_s = max(0.0, min(DEFAULT_WARMUP_SEC,
+                                DEFAULT_WARMUP_SHARE * (run_time_s - ramp_s)))
     if mode == "perf" and warmup_s >= run_time_s:
         raise LoadgateConfigError(
             f"{where}: warmup={kwargs.get('warmup')!r} leaves nothing of"
             f" run_time={kwargs.get('run_time', default_time)!r} to judge"
         )
-    ramp_s = (users - 1) / spawn_rate  # the first user starts at once
     if mode == "perf" and ramp_s + warmup_s >= run_time_s:
         raise LoadgateConfigError(
             f"{where}: run_time={kwargs.get('run_time', default_time)!r} is not longer than"

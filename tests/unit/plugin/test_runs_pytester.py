@@ -207,3 +207,42 @@ def test_runs_do_not_leak_and_user_classes_stay_as_found(project: pytest.Pyteste
             assert first.report_path != second.report_path
     """)
     run().assert_outcomes(passed=1)
+
+
+SATURATING = """
+    import time
+    import pytest
+    from locust import FastHttpUser, constant, task
+
+    class Burner(FastHttpUser):
+        wait_time = constant(0)
+
+        @task
+        def burn(self):
+            end = time.process_time() + 0.05
+            while time.process_time() < end:  # the generator, not the server, is busy
+                pass
+            self.client.get("/")
+
+    @pytest.mark.perf(users=4, run_time='3s', warmup=1, {kwargs})
+    def test_saturated(loadgate):
+        loadgate.run(Burner)
+"""
+
+
+def test_saturated_generator_is_reported_as_unreliable(project: pytest.Pytester, run) -> None:
+    project.makepyfile(test_sat=SATURATING.format(kwargs="min_rps=100000"))
+    result = run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*UNRELIABLE MEASUREMENT: the load generator itself averaged*"])
+    result = run("--loadgate-unreliable=skip", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*UNRELIABLE MEASUREMENT*"])
+
+
+def test_saturated_but_passing_run_passes_with_a_warning(project: pytest.Pytester,
+                                                         run) -> None:
+    project.makepyfile(test_sat=SATURATING.format(kwargs="min_rps=1"))
+    result = run()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*LoadgateWarning*passed although UNRELIABLE MEASUREMENT*"])

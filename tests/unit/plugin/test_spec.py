@@ -98,3 +98,10 @@ def test_xdist_controller_detection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert is_xdist_controller(Namespace(numprocesses=2, tx=None))
     monkeypatch.setattr("sys.argv", ["-c"])
     assert not is_xdist_controller(Namespace(numprocesses=2, tx=None))
+
+
+def test_default_warmup_leaves_out_the_first_seconds_after_ramp_up() -> None:
+    assert build_spec("perf", {"users": 10, "run_time": "30s"}, "m").warmup_s == 3.0
+    short = build_spec("perf", {"users": 4, "spawn_rate": 4, "run_time": "2.75s"}, "m")
+    assert short.warmup_s == 0.25 * (2.75 - 0.75)
+    assert build_spec("perf", {"run_time": "30s", "warmup": 0}, "m").warmup_s == 0.0
