@@ -1,0 +1,420 @@
+"""A throwaway PostgreSQL server for tests: initdb into a temp dir, start, hand out a URL, stop.
+
+Uses the distribution's binaries (``initdb``, ``pg_ctl``; Debian keeps them under
+``/usr/lib/postgresql/<version>/bin``). PostgreSQL refuses to run as root, so when the
+current user is root the data directory is handed to the ``postgres`` OS user and every
+server command runs through ``runuser -u postgres --`` (or ``su postgres -c``).
+
+The cluster is tuned for tests, not for durability: ``fsync``, ``synchronous_commit`` and
+``full_page_writes`` are off. It listens on 127.0.0.1 only (and on a unix socket inside its
+temp dir) and trusts local connections as ``postgres`` without a password.
+
+    server = PostgresServer().start()
+    try:
+        engine = create_engine(server.url)
+        ...
+    finally:
+        server.stop()
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import glob
+import os
+import pwd
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+__all__ = ["PostgresError", "PostgresNotFound", "PostgresServer", "find_bindir"]
+
+INSTALL_HINT = (
+    "install PostgreSQL's server binaries (Debian/Ubuntu: `apt-get install -y postgresql`), "
+    "or put the directory holding initdb and pg_ctl on PATH (or in LOADGATE_PG_BINDIR)"
+)
+#: Settings for a disposable test cluster (safe only because the data is thrown away).
+TEST_SETTINGS: dict[str, str] = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "shared_buffers": "64MB",
+    "max_wal_size": "1GB",
+    "checkpoint_timeout": "30min",
+    "autovacuum": "on",
+    "log_min_messages": "warning",
+    "log_min_error_statement": "panic",
+    "timezone": "UTC",
+}
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class PostgresError(RuntimeError):
+    """The server could not be set up, started or stopped; the message says why."""
+
+
+class PostgresNotFound(PostgresError):
+    """PostgreSQL's server binaries are not installed (or not found)."""
+
+
+def find_bindir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The directory holding ``initdb`` and ``pg_ctl``: explicit, env, PATH, then Debian's dirs.
+
+    Raises :class:`PostgresNotFound` naming what to install when none qualifies.
+    """
+    candidates: list[Path] = []
+    for given in (explicit, os.environ.get("LOADGATE_PG_BINDIR")):
+        if given:
+            candidates.append(Path(given))
+    on_path = shutil.which("pg_ctl")
+    if on_path:
+        candidates.append(Path(on_path).resolve().parent)
+    debian = glob.glob("/usr/lib/postgresql/*/bin")
+    debian.sort(key=lambda p: _version_key(Path(p).parent.name), reverse=True)
+    candidates.extend(Path(p) for p in debian)
+    for bindir in candidates:
+        if all(os.access(bindir / tool, os.X_OK) for tool in ("initdb", "pg_ctl")):
+            return bindir
+    searched = ", ".join(str(c) for c in candidates) or "PATH, /usr/lib/postgresql/*/bin"
+    raise PostgresNotFound(
+        f"PostgreSQL binaries (initdb, pg_ctl) not found in {searched}: {INSTALL_HINT}"
+    )
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", name)) or (0,)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class PostgresServer:
+    """One PostgreSQL cluster in a temp dir, started on a free 127.0.0.1 port.
+
+    ``url`` (after :meth:`start`) is ``postgresql+psycopg://postgres@127.0.0.1:PORT/DB``.
+    Usable as a context manager. :meth:`stop` is idempotent and also runs at interpreter
+    exit if the owner forgot it.
+    """
+
+    def __init__(
+        self,
+        *,
+        database: str = "loadgate",
+        max_connections: int = 200,
+        startup_timeout: float = 30.0,
+        bindir: str | os.PathLike[str] | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
+        settings: dict[str, str] | None = None,
+        os_user: str = "postgres",
+    ) -> None:
+        _check_name(database)
+        self.database = database
+        self.max_connections = max_connections
+        self.startup_timeout = startup_timeout
+        self.bindir = find_bindir(bindir)
+        self.base_dir = Path(base_dir) if base_dir is not None else None
+        self.settings = {**TEST_SETTINGS, **(settings or {})}
+        self.os_user = os_user
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.root: Path | None = None
+        self._running = False
+
+    # -- paths and URLs ----------------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        """The cluster's data directory (PGDATA)."""
+        return self._root() / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        """The directory holding the server's unix socket."""
+        return self._root() / "sock"
+
+    @property
+    def log_path(self) -> Path:
+        """The server's log file."""
+        return self._root() / "server.log"
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the default database."""
+        return self.url_for(self.database)
+
+    def url_for(self, database: str) -> str:
+        """SQLAlchemy URL of ``database`` on this server."""
+        if not self._running:
+            raise PostgresError("the PostgreSQL server is not running")
+        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
+
+    def dsn_for(self, database: str) -> str:
+        """libpq connection string (for psycopg) of ``database`` on this server."""
+        return f"host={self.host} port={self.port} user=postgres dbname={database}"
+
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of the server log (empty if there is none yet)."""
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except (OSError, PostgresError):
+            return ""
+
+    def _root(self) -> Path:
+        if self.root is None:
+            raise PostgresError("the PostgreSQL server has not been started")
+        return self.root
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, attempts: int = 3) -> PostgresServer:
+        """initdb, start, wait until it accepts connections, create the database.
+
+        A port taken between choosing and binding it is retried with another port. On any
+        failure everything is torn down and :class:`PostgresError` carries the log tail.
+        """
+        if self._running:
+            return self
+        self.root = Path(tempfile.mkdtemp(prefix="loadgate-pg-", dir=self.base_dir))
+        atexit.register(self.stop)
+        try:
+            self._init_cluster()
+            for attempt in range(1, attempts + 1):
+                self.port = _free_port()
+                self._write_port()
+                try:
+                    self._pg_ctl_start()
+                    break
+                except PostgresError:
+                    if attempt == attempts or "already in use" not in self.log_tail():
+                        raise
+            self._running = True
+            self._wait_ready()
+            self.create_database(self.database)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """``pg_ctl stop -m fast`` (immediate, then SIGKILL, if that fails); remove the temp dir."""
+        atexit.unregister(self.stop)
+        root = self.root
+        if root is None:
+            return
+        try:
+            pid_file = root / "data" / "postmaster.pid"
+            if pid_file.exists():
+                self._stop_postmaster(root / "data", pid_file)
+        finally:
+            self.root = None
+            self._running = False
+            shutil.rmtree(root, ignore_errors=True)
+
+    def _stop_postmaster(self, data: Path, pid_file: Path) -> None:
+        pid: int | None = None
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int(pid_file.read_text().split()[0])
+        for mode in ("fast", "immediate"):
+            cmd = [self._tool("pg_ctl"), "stop", "-D", str(data), "-m", mode, "-w", "-t", "20"]
+            try:
+                self._run_as_owner(cmd, timeout=30)
+                return
+            except PostgresError:
+                continue
+        if pid is not None:  # pg_ctl could not stop it: the postmaster we started goes hard
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+    def __enter__(self) -> PostgresServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- databases ---------------------------------------------------------------------------
+
+    def connect(self, database: str = "postgres", **kwargs: Any) -> psycopg.Connection[Any]:
+        """A psycopg connection (autocommit) to ``database``."""
+        return psycopg.connect(self.dsn_for(database), autocommit=True, connect_timeout=5, **kwargs)
+
+    def create_database(self, name: str, *, drop_existing: bool = False) -> str:
+        """Create database ``name`` (optionally dropping an existing one); return its URL."""
+        _check_name(name)
+        with self.connect() as conn:
+            if drop_existing:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+            if exists is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.url_for(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop database ``name`` if it exists, disconnecting its sessions."""
+        _check_name(name)
+        with self.connect() as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _tool(self, name: str) -> str:
+        return str(self.bindir / name)
+
+    def _needs_switch(self) -> bool:
+        return os.geteuid() == 0
+
+    def _run_as_owner(self, cmd: list[str], timeout: float) -> str:
+        """Run a server command as the cluster's owner; raise with its output on failure."""
+        full = cmd
+        if self._needs_switch():
+            if shutil.which("runuser"):
+                full = ["runuser", "-u", self.os_user, "--", *cmd]
+            elif shutil.which("su"):
+                full = ["su", self.os_user, "-s", "/bin/sh", "-c", shlex.join(cmd)]
+            else:
+                raise PostgresError(
+                    "running as root, but neither runuser nor su is available "
+                    f"to run PostgreSQL as {self.os_user!r}"
+                )
+        try:
+            done = subprocess.run(
+                full,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd="/",
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise PostgresError(
+                f"{shlex.join(cmd)} did not finish within {timeout:.0f} s\n"
+                f"server log:\n{self.log_tail()}"
+            ) from exc
+        output = (done.stdout + done.stderr).strip()
+        if done.returncode != 0:
+            raise PostgresError(
+                f"{shlex.join(cmd)} failed with exit code {done.returncode}:\n"
+                f"{output}\nserver log:\n{self.log_tail()}"
+            )
+        return output
+
+    def _init_cluster(self) -> None:
+        root = self._root()
+        self.socket_dir.mkdir()
+        if self._needs_switch():
+            try:
+                owner = pwd.getpwnam(self.os_user)
+            except KeyError as exc:
+                raise PostgresError(
+                    f"running as root: PostgreSQL refuses root and there is no {self.os_user!r} "
+                    "OS user to run it as (the postgresql package creates it; or run as non-root)"
+                ) from exc
+            for path in (root, self.socket_dir):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+            root.chmod(0o700)
+            _check_traversable(root, owner.pw_uid, owner.pw_gid)
+        self._run_as_owner(
+            [
+                self._tool("initdb"),
+                "-D", str(self.data_dir),
+                "-U", "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-locale",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            timeout=120,
+        )  # fmt: skip
+
+    def _write_port(self) -> None:
+        """(Re)write our settings: port, addresses, socket dir, connections, test tuning."""
+        conf = {
+            **self.settings,
+            "listen_addresses": self.host,
+            "port": str(self.port),
+            "unix_socket_directories": str(self.socket_dir),
+            "max_connections": str(self.max_connections),
+        }
+        lines = [f"{key} = '{value}'" for key, value in conf.items()]
+        path = self.data_dir / "postgresql.auto.conf"
+        path.write_text("# written by pytest_loadgate.postgres\n" + "\n".join(lines) + "\n")
+        if self._needs_switch():
+            owner = pwd.getpwnam(self.os_user)
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+
+    def _pg_ctl_start(self) -> None:
+        self._run_as_owner(
+            [
+                self._tool("pg_ctl"), "start",
+                "-D", str(self.data_dir),
+                "-l", str(self.log_path),
+                "-w", "-t", str(int(self.startup_timeout)),
+            ],
+            timeout=self.startup_timeout + 15,
+        )  # fmt: skip
+
+    def _wait_ready(self) -> None:
+        """Poll with a real connection until ``SELECT 1`` answers."""
+        deadline = time.monotonic() + self.startup_timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                with self.connect() as conn:
+                    conn.execute("SELECT 1")
+                return
+            except psycopg.Error as exc:
+                last = exc
+                time.sleep(0.1)
+        raise PostgresError(
+            f"PostgreSQL on port {self.port} not ready within "
+            f"{self.startup_timeout:.0f} s ({last})\nserver log:\n{self.log_tail()}"
+        )
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise ValueError(f"database name {name!r} must match {_NAME.pattern}")
+
+
+def _check_traversable(path: Path, uid: int, gid: int) -> None:
+    """Fail clearly if the OS user cannot reach ``path`` (e.g. a base dir under /root)."""
+    for parent in path.parents:
+        st = parent.stat()
+        mode = st.st_mode
+        if st.st_uid == uid:
+            ok = bool(mode & 0o100)
+        elif st.st_gid == gid:
+            ok = bool(mode & 0o010)
+        else:
+            ok = bool(mode & 0o001)
+        if not ok:
+            raise PostgresError(
+                f"{parent} is not searchable by the PostgreSQL OS user; choose another base_dir"
+            )
