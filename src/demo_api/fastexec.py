@@ -51,7 +51,9 @@ def _bind(value: Any) -> Any:
 def fetch(conn: Connection, stmt: ClauseElement, params: dict[str, Any]) -> list[Any]:
     """Execute ``stmt`` and return all rows (attribute access like SQLAlchemy rows)."""
     if conn.dialect.name != "sqlite":
-        return list(conn.execute(stmt, params).all())  # type: ignore[call-overload]
+        result = conn.execute(stmt, params)  # type: ignore[call-overload]
+        # A statement without RETURNING yields no rows (and no result to read): [] like SQLite.
+        return list(result.all()) if result.returns_rows else []
     prepared = _PREPARED.get(stmt)
     if prepared is None:
         prepared = _PREPARED[stmt] = _Prepared(stmt, conn)

@@ -1,4 +1,11 @@
-"""Fixtures for the shop tests: in-process apps on tmp SQLite files and real servers."""
+"""Fixtures for the shop tests: in-process apps and real servers, on SQLite and PostgreSQL.
+
+Every test that uses ``make_app``, ``client``, ``db``, ``start_server`` or ``db_url`` runs
+once per backend (ids ``[sqlite]`` / ``[postgresql]``); ``@pytest.mark.backends("sqlite")``
+narrows a test that only checks HTTP validation. SQLite gets a file in ``tmp_path``;
+PostgreSQL gets the session server's ``shop`` database (one server per xdist worker), with
+its tables emptied and ids reset before each test.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import requests
 from fastapi import FastAPI
@@ -21,8 +29,62 @@ from fastapi.testclient import TestClient
 from demo_api.config import Settings
 from demo_api.db import Database
 from demo_api.main import create_app
+from pytest_loadgate.postgres import PostgresServer
 
 READY_TIMEOUT_S = 20.0
+BACKENDS = ("sqlite", "postgresql")
+PG_DATABASE = "shop"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``backends`` marker."""
+    config.addinivalue_line(
+        "markers",
+        "backends(*names): run this shop test only on these database backends "
+        "(default: sqlite and postgresql)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``db_backend`` over the backends (narrowed by ``@pytest.mark.backends``)."""
+    if "db_backend" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("backends")
+        names = marker.args if marker else BACKENDS
+        unknown = set(names) - set(BACKENDS)
+        assert not unknown, f"unknown backends {unknown}; choose from {BACKENDS}"
+        metafunc.parametrize("db_backend", names, indirect=True)
+
+
+@pytest.fixture
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """``"sqlite"`` or ``"postgresql"`` (parametrized by ``pytest_generate_tests``)."""
+    backend: str = request.param
+    return backend
+
+
+@pytest.fixture(scope="session")
+def shop_pg_admin(postgres_server: PostgresServer) -> Iterator[psycopg.Connection[Any]]:
+    """A fresh ``shop`` database with the schema; yields an admin connection to it."""
+    url = postgres_server.create_database(PG_DATABASE, drop_existing=True)
+    database = Database(url)
+    try:
+        database.create_schema()
+    finally:
+        database.dispose()
+    with postgres_server.connect(PG_DATABASE) as conn:
+        conn.execute("SET lock_timeout = '10s'")
+        yield conn
+
+
+@pytest.fixture
+def db_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The database for this test: a SQLite file, or the emptied PostgreSQL ``shop`` db."""
+    if db_backend == "sqlite":
+        return sqlite_url(tmp_path / "shop.db")
+    admin: psycopg.Connection[Any] = request.getfixturevalue("shop_pg_admin")
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    admin.execute("TRUNCATE orders, products RESTART IDENTITY CASCADE")
+    return server.url_for(PG_DATABASE)
 
 
 def sqlite_url(path: Path) -> str:
@@ -31,11 +93,11 @@ def sqlite_url(path: Path) -> str:
 
 
 @pytest.fixture
-def make_app(tmp_path: Path) -> Callable[..., FastAPI]:
-    """Build an app on a fresh SQLite file in ``tmp_path``; settings can be overridden."""
+def make_app(db_url: str) -> Callable[..., FastAPI]:
+    """Build an app on this test's fresh database; settings can be overridden."""
 
     def build(**overrides: Any) -> FastAPI:
-        values: dict[str, Any] = {"database_url": sqlite_url(tmp_path / "shop.db"), "faults": ""}
+        values: dict[str, Any] = {"database_url": db_url, "faults": ""}
         values.update(overrides)
         return create_app(Settings(**values))
 
@@ -50,9 +112,10 @@ def client(make_app: Callable[..., FastAPI]) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    """A :class:`Database` on a fresh SQLite file with the schema, pool big enough for races."""
-    database = Database(sqlite_url(tmp_path / "svc.db"), pool_size=40, max_overflow=10)
+def db(db_url: str) -> Iterator[Database]:
+    """A :class:`Database` on this test's fresh database with the schema, pool big enough for
+    races."""
+    database = Database(db_url, pool_size=40, max_overflow=10)
     database.create_schema()
     yield database
     database.dispose()
@@ -85,7 +148,7 @@ class ServerProcess:
     base_url: str
     proc: subprocess.Popen[bytes]
     log_path: Path
-    db_path: Path
+    database_url: str
 
     def log_tail(self, chars: int = 3000) -> str:
         """The end of the server's combined output."""
@@ -119,18 +182,21 @@ def _wait_ready(server: ServerProcess) -> None:
 
 
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
-    """Start ``python -m demo_api`` on a free port and a tmp SQLite file; stopped afterwards."""
+def start_server(tmp_path: Path, db_url: str) -> Iterator[Callable[..., ServerProcess]]:
+    """Start ``python -m demo_api`` on a free port and this test's database; stopped afterwards.
+
+    On SQLite each server gets a file of its own; on PostgreSQL they share the test's database.
+    """
     started: list[ServerProcess] = []
 
     def start(workers: int = 1, env: dict[str, str] | None = None) -> ServerProcess:
         port = free_port()
         index = len(started)
-        db_path = tmp_path / f"server{index}.db"
+        url = sqlite_url(tmp_path / f"server{index}.db") if db_url.startswith("sqlite") else db_url
         log_path = tmp_path / f"server{index}.log"
         full_env = {
             **os.environ,
-            "DATABASE_URL": sqlite_url(db_path),
+            "DATABASE_URL": url,
             "DEMO_API_FAULTS": "",
             **(env or {}),
         }
@@ -139,7 +205,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
             proc = subprocess.Popen(
                 cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        server = ServerProcess(f"http://127.0.0.1:{port}", proc, log_path, db_path)
+        server = ServerProcess(f"http://127.0.0.1:{port}", proc, log_path, url)
         started.append(server)
         _wait_ready(server)
         return server

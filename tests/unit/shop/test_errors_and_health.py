@@ -6,10 +6,13 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from demo_api.config import Settings
+from demo_api.main import create_app
 from demo_api.services import products as product_service
 
 from .conftest import free_port, make_product
@@ -17,20 +20,21 @@ from .conftest import free_port, make_product
 pytestmark = pytest.mark.shop
 
 
-def test_health_ok(client: TestClient) -> None:
+def test_health_ok(client: TestClient, db_backend: str) -> None:
     response = client.get("/health")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok" and body["database"] == "ok"
-    assert body["database_backend"] == "sqlite"
+    assert body["database_backend"] == db_backend
     assert body["faults"] == ""
 
 
 @pytest.fixture
-def unreachable(make_app: Callable[..., FastAPI]) -> Iterator[TestClient]:
+def unreachable() -> Iterator[TestClient]:
     """A shop whose PostgreSQL database refuses connections (nothing listens on the port)."""
     url = f"postgresql+psycopg://shop:shop@127.0.0.1:{free_port()}/shop"
-    with TestClient(make_app(database_url=url), raise_server_exceptions=False) as test_client:
+    app = create_app(Settings(database_url=url, faults=""))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -50,6 +54,7 @@ def test_requests_get_503_not_500_when_database_unreachable(unreachable: TestCli
     assert response.headers["retry-after"] == "1"
 
 
+@pytest.mark.backends("sqlite")
 def test_locked_database_is_503(make_app: Callable[..., FastAPI], tmp_path: Path) -> None:
     app = make_app(sqlite_busy_timeout_ms=50)
     with TestClient(app, raise_server_exceptions=False) as test_client:
@@ -70,6 +75,26 @@ def test_locked_database_is_503(make_app: Callable[..., FastAPI], tmp_path: Path
         assert ok.status_code == 201
 
 
+@pytest.mark.backends("postgresql")
+def test_locked_row_is_503_on_postgresql(make_app: Callable[..., FastAPI], db_url: str) -> None:
+    app = make_app(sqlite_busy_timeout_ms=50)  # PostgreSQL's lock_timeout
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        product = make_product(test_client)
+        dsn = db_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(dsn) as blocker:  # a transaction holding the product's row lock
+            blocker.execute("SELECT 1 FROM products WHERE id = %s FOR UPDATE", (product["id"],))
+            response = test_client.post(
+                "/orders/", json={"product_id": product["id"], "quantity": 1}
+            )
+            assert test_client.get(f"/products/{product['id']}").status_code == 200  # reads go on
+            blocker.rollback()
+        assert response.status_code == 503
+        assert response.json() == {"detail": "database is busy, retry later"}
+        ok = test_client.post("/orders/", json={"product_id": product["id"], "quantity": 1})
+        assert ok.status_code == 201
+
+
+@pytest.mark.backends("sqlite")  # HTTP validation only: the database plays no part
 def test_unexpected_error_is_bare_500(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*_args: object) -> None:
         raise RuntimeError("secret internals")
@@ -81,6 +106,7 @@ def test_unexpected_error_is_bare_500(client: TestClient, monkeypatch: pytest.Mo
     assert "secret" not in response.text and "Traceback" not in response.text
 
 
+@pytest.mark.backends("sqlite")  # HTTP validation only: the database plays no part
 def test_unknown_route_and_method_are_json(client: TestClient) -> None:
     missing = client.get("/nope")
     assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}
@@ -88,6 +114,7 @@ def test_unknown_route_and_method_are_json(client: TestClient) -> None:
     assert wrong.status_code == 405 and "detail" in wrong.json()
 
 
+@pytest.mark.backends("sqlite")  # HTTP validation only: the database plays no part
 def test_validation_error_body_has_no_input_echo(client: TestClient) -> None:
     response = client.post("/products/", json={"name": "x" * 201, "sku": "A", "price": 1})
     assert response.status_code == 422
@@ -101,6 +128,7 @@ def small_body_client(make_app: Callable[..., FastAPI]) -> Iterator[TestClient]:
         yield test_client
 
 
+@pytest.mark.backends("sqlite")  # the body limit sits in front of the handlers
 def test_oversized_body_is_413(small_body_client: TestClient) -> None:
     body = {"name": "x" * 150, "sku": "BIG", "price": 1, "stock": 1}
     response = small_body_client.post("/products/", json=body)
@@ -109,6 +137,7 @@ def test_oversized_body_is_413(small_body_client: TestClient) -> None:
     assert small_body_client.get("/products/").json()["total"] == 0
 
 
+@pytest.mark.backends("sqlite")  # the body limit sits in front of the handlers
 def test_oversized_chunked_body_is_413(small_body_client: TestClient) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"name": "' + b"x" * 80
@@ -120,6 +149,7 @@ def test_oversized_chunked_body_is_413(small_body_client: TestClient) -> None:
     assert response.status_code == 413
 
 
+@pytest.mark.backends("sqlite")  # the body limit sits in front of the handlers
 def test_small_chunked_body_is_accepted(small_body_client: TestClient) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"name": "A", "sku": "A",'
