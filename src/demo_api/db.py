@@ -2,8 +2,10 @@
 
 SQLite gets WAL, ``synchronous=NORMAL``, a busy timeout and foreign keys; its write
 transactions start with ``BEGIN IMMEDIATE`` so two writers never deadlock upgrading a
-read lock. SQLite calls are fast and local, so they run inline on the event loop
-(no thread hop); other backends run in the thread pool.
+read lock. PostgreSQL gets the same busy timeout as ``lock_timeout``: a statement waiting
+longer than that for a lock fails (503 "database is busy") instead of hanging. SQLite
+calls are fast and local, so they run inline on the event loop (no thread hop); other
+backends run in the thread pool.
 """
 
 from __future__ import annotations
@@ -60,7 +62,10 @@ class Database:
         else:
             kwargs["pool_pre_ping"] = True
             if self.url.get_driver_name() == "psycopg":
-                kwargs["connect_args"] = {"connect_timeout": 5}
+                kwargs["connect_args"] = {
+                    "connect_timeout": 5,
+                    "options": f"-c lock_timeout={int(busy_timeout_ms)}",
+                }
         self.schema_ready = False
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:

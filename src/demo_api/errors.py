@@ -20,7 +20,12 @@ from demo_api.responses import FastJSONResponse
 
 log = logging.getLogger("demo_api")
 
-_BUSY_MARKERS = ("database is locked", "database is busy", "database table is locked")
+_BUSY_MARKERS = (
+    "database is locked",
+    "database is busy",
+    "database table is locked",
+    "canceling statement due to lock timeout",  # PostgreSQL's lock_timeout
+)
 
 
 class ShopError(Exception):
