@@ -23,19 +23,44 @@ class Check:
     limit: float
     measured: float | None  # None: the endpoint received no requests
     passed: bool
+    baseline: float | None = None  # for regression checks: the baseline median
+    allowed: float | None = None  # for regression checks: the allowed regression
+
+    @property
+    def metric(self) -> str:
+        """The measured quantity's key for formatting (``p95_ms``, ``rps``, ...)."""
+        if self.baseline is None:
+            return self.threshold
+        base = self.threshold.split(" ", 1)[0]
+        return base if base in ("rps", "error_rate") else f"{base}_ms"
 
     @property
     def comparison(self) -> str:
-        return ">=" if self.threshold == "min_rps" else "<="
+        return ">=" if self.threshold in ("min_rps", "rps vs baseline") else "<="
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
         if isinstance(self.measured, float) and math.isnan(self.measured):
             data["measured"] = None
+        if self.baseline is None:
+            del data["baseline"], data["allowed"]
         return data
 
     def describe(self) -> str:
         """A sentence such as ``GET /x p95_ms 612.3 > limit 500``."""
+        if self.baseline is not None:
+            metric = self.threshold.split(" ", 1)[0]
+            if self.measured is None:
+                return f"{self.scope} {metric}: in the baseline but not measured in this run"
+            if metric == "error_rate":
+                return (f"{self.scope} error_rate {format_value('error_rate', self.measured)}"
+                        f" vs baseline {format_value('error_rate', self.baseline)}"
+                        f" (limit +{(self.allowed or 0) * 100:.2f} points)")
+            ratio = self.measured / self.baseline if self.baseline else math.inf
+            bound = 1 - (self.allowed or 0) if metric == "rps" else 1 + (self.allowed or 0)
+            return (f"{self.scope} {metric} {ratio:.2f}× baseline"
+                    f" ({format_value(self.metric, self.measured)} vs"
+                    f" {format_value(self.metric, self.baseline)}; limit {bound:.2f}×)")
         if self.measured is None:
             if self.threshold in SERVER_THRESHOLD_KEYS:
                 return f"{self.threshold} set but no server process was watched"
@@ -99,8 +124,8 @@ def format_table(checks: list[Check]) -> str:
     rows = [("scope", "threshold", "limit", "measured", "verdict")]
     for c in checks:
         verdict = "PASS" if c.passed else ("NO DATA" if c.measured is None else "FAIL")
-        rows.append((c.scope, c.threshold, f"{c.comparison} {format_value(c.threshold, c.limit)}",
-                     format_value(c.threshold, c.measured), verdict))
+        rows.append((c.scope, c.threshold, f"{c.comparison} {format_value(c.metric, c.limit)}",
+                     format_value(c.metric, c.measured), verdict))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
              for row in rows]

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pytest_loadgate.baseline import BaselineStore, compare, figures_of, fingerprint
 from pytest_loadgate.checks import format_table
-from pytest_loadgate.distributed_plan import WorkerPlan
 from pytest_loadgate.errors import LoadgateConfigError, LoadgateWarning
 from pytest_loadgate.invariants import DEFAULT_INTERVAL_SEC, Invariant
 from pytest_loadgate.locking import exclusive_run, lock_path
 from pytest_loadgate.progress import ProgressPrinter
 from pytest_loadgate.result import LoadResult
 from pytest_loadgate.server import Target
-from pytest_loadgate.spec import LoadSpec
+from pytest_loadgate.settings import Settings
+from pytest_loadgate.spec import LoadSpec, build_spec
+
+if TYPE_CHECKING:
+    from pytest_loadgate.runner import Run
 
 SUMMARY_PROPERTY = "loadgate.summary"
 
@@ -51,6 +54,7 @@ def explain(result: LoadResult) -> str:
     if result.aborted:
         lines.append(result.aborted)
     lines += result.problems
+    lines += [f"note: {n}" for n in result.notes]
     if result.report_path:
         lines.append(f"report: {result.report_path}")
     return "\n".join(lines)
@@ -59,25 +63,17 @@ def explain(result: LoadResult) -> str:
 class LoadGate:
     """Runs Locust against the target for one test and checks the marker's thresholds."""
 
-    def __init__(self, *, spec: LoadSpec | None, target: Target,
-                 test_id: str, report_dir: Path,
+    def __init__(self, *, spec: LoadSpec | None, target: Target, test_id: str,
+                 settings: Settings,
                  progress_factory: Callable[[], ProgressPrinter | None],
                  record: Callable[[str, Any], None],
-                 default_kwargs: dict[str, Any],
-                 watch_paths: tuple[str, ...] = (),
-                 workers: WorkerPlan | None = None,
-                 unreliable: str = "fail",
                  skip: Callable[[str], None] | None = None) -> None:
         self.spec = spec
         self._target = target
         self._test_id = test_id
-        self._report_dir = report_dir
+        self._settings = settings
         self._progress_factory = progress_factory
         self._record = record
-        self._default_kwargs = default_kwargs
-        self._watch_paths = watch_paths
-        self._workers = workers
-        self._unreliable = unreliable
         self._skip = skip
         self._invariants: list[Invariant] = []
         self.results: list[LoadResult] = []
@@ -92,36 +88,94 @@ class LoadGate:
         self._invariants.append(Invariant(name, check, float(interval)))
 
     def _spec_for(self, overrides: dict[str, Any]) -> LoadSpec:
-        from pytest_loadgate.spec import build_spec
-
         if self.spec is None:
-            return build_spec("perf", {**self._default_kwargs, **overrides},
+            defaults = session_defaults(self._settings)
+            return build_spec("perf", {**defaults, **overrides},
                               where="loadgate.run() (no perf/race marker)")
         if not overrides:
             return self.spec
         return self.spec.with_overrides(overrides, where="loadgate.run() arguments")
 
-    def run(self, *user_classes: Any, shape: Any = None, **overrides: Any) -> LoadResult:
-        """Run the user classes against the target; fail the test when the verdict is negative."""
-        __tracebackhide__ = True
-        from pytest_loadgate.reports import summary_row, write_run_reports
+    def _attempt(self, spec: LoadSpec, user_classes: tuple[Any, ...], shape: Any,
+                 run_id: str, baseline: BaselineJudge) -> tuple[Run, LoadResult]:
         from pytest_loadgate.runner import LoadRun
 
-        spec = self._spec_for(overrides)
+        settings = self._settings
         load = LoadRun(spec, self._target, user_classes, invariants=self._invariants,
-                       progress=self._progress_factory(), watch_paths=self._watch_paths,
-                       shape=shape, workers=self._workers, log_dir=self._report_dir)
+                       progress=self._progress_factory(), watch_paths=settings.watch_paths,
+                       shape=shape, workers=settings.workers, log_dir=settings.report_dir)
         for inv in self._invariants:
             inv.violations.clear()
         with exclusive_run(lock_path()):
             run = load.execute()
         result = run.result
-        test_id = self._test_id if not self.results else f"{self._test_id}-run{len(self.results)}"
-        files = write_run_reports(run, self._report_dir, test_id)
-        result.reports = files
-        result.report_path = files["html"]
+        baseline.judge(result)
+        return run, result
+
+    def _plan_reports(self, run: Run, run_id: str) -> None:
+        from pytest_loadgate.reports import plan_report_files
+
+        files = plan_report_files(self._settings.report_dir, run_id)
+        run.result.reports = files
+        run.result.report_path = files["html"]
+
+    def _write_reports(self, run: Run, run_id: str) -> None:
+        from pytest_loadgate.reports import write_run_reports
+
+        write_run_reports(run, run.result.reports, run_id)
+
+    def run(self, *user_classes: Any, shape: Any = None, **overrides: Any) -> LoadResult:
+        """Run the user classes against the target; fail the test when the verdict is negative.
+
+        With ``confirm=N`` a breaching run is repeated up to N times and the test fails only
+        when every attempt breaches; each attempt keeps its own report.
+        """
+        __tracebackhide__ = True
+        from pytest_loadgate.reports import summary_row
+
+        spec = self._spec_for(overrides)
+        run_id = self._test_id if not self.results else f"{self._test_id}-run{len(self.results)}"
+        baseline = BaselineJudge(self._settings, run_id, spec, user_classes, self._target.label)
+        attempts: list[LoadResult] = []
+        confirm = spec.confirm if spec.confirm else self._settings.confirm
+        while True:
+            attempt_id = run_id if not attempts else f"{run_id}-attempt{len(attempts) + 1}"
+            run, result = self._attempt(spec, user_classes, shape, attempt_id, baseline)
+            attempts.append(result)
+            retry = (not result.passed and not result.interrupted and not result.problems
+                     and len(attempts) <= confirm)
+            if not retry:
+                break
+            result.notes.append(f"breached; confirming with attempt {len(attempts) + 1}"
+                                f" of {confirm + 1}")
+            self._plan_reports(run, attempt_id)
+            self._write_reports(run, attempt_id)
+        if len(attempts) > 1:
+            verdicts = ", ".join("pass" if a.passed else "breach" for a in attempts)
+            result.notes.append(f"{len(attempts)} attempts ({verdicts})")
+        baseline.record(result)
+        self._plan_reports(run, attempt_id)
+        result.attempts = [a.summary() for a in attempts]  # the last JSON lists every attempt
+        self._write_reports(run, attempt_id)
+        for note in result.notes:
+            warnings.warn(LoadgateWarning(f"{attempt_id}: {note}"), stacklevel=2)
         self.results.append(result)
-        row = summary_row(test_id, run, files)
+        self._report(run_id, run, result, summary_row)
+        if result.interrupted:
+            raise KeyboardInterrupt(f"load run interrupted; partial report: {result.report_path}")
+        if result.generator_saturated:
+            if result.passed:
+                warnings.warn(LoadgateWarning(
+                    f"{attempt_id}: passed although {saturation_note(result)}"), stacklevel=2)
+            elif self._settings.unreliable == "skip" and self._skip is not None:
+                self._skip(f"{saturation_note(result)}; report: {result.report_path}")
+        if not result.passed:
+            raise LoadFailure(explain(result))
+        return result
+
+    def _report(self, run_id: str, run: Run, result: LoadResult, summary_row: Any) -> None:
+        files = result.reports
+        row = summary_row(run_id, run, files)
         self._record(SUMMARY_PROPERTY, json.dumps(row))
         self._record("loadgate.verdict", row["verdict"])
         for key in ("requests", "rps", "p95_ms", "p99_ms", "error_rate"):
@@ -130,14 +184,54 @@ class LoadGate:
             self._record(f"loadgate.check[{c.scope} {c.threshold}]",
                          f"{'PASS' if c.passed else 'FAIL'} measured={c.measured}"
                          f" limit={c.limit}")
-        if result.interrupted:
-            raise KeyboardInterrupt(f"load run interrupted; partial report: {files['html']}")
-        if result.generator_saturated:
-            if result.passed:
-                warnings.warn(LoadgateWarning(
-                    f"{test_id}: passed although {saturation_note(result)}"), stacklevel=2)
-            elif self._unreliable == "skip" and self._skip is not None:
-                self._skip(f"{saturation_note(result)}; report: {result.report_path}")
-        if not result.passed:
-            raise LoadFailure(explain(result))
-        return result
+
+
+def session_defaults(settings: Settings) -> dict[str, Any]:
+    """Marker defaults that come from ini keys and options."""
+    return {"warmup": settings.warmup} if settings.warmup is not None else {}
+
+
+class BaselineJudge:
+    """Applies the baseline policy (compare / add / accept / off) to one test's runs."""
+
+    def __init__(self, settings: Settings, run_id: str, spec: LoadSpec,
+                 user_classes: tuple[Any, ...], host: str) -> None:
+        self.mode = settings.baseline_mode
+        self.max_age_days = settings.baseline_max_age_days
+        self.store = BaselineStore(settings.baseline_dir)
+        self.run_id = run_id
+        self.spec = spec
+        self.fingerprint = fingerprint(
+            users=spec.users, spawn_rate=spec.spawn_rate, user_classes=user_classes, host=host,
+            workers=settings.workers.total)
+        self.existing = self.store.load(run_id) if self.mode != "off" else None
+
+    def judge(self, result: LoadResult) -> None:
+        """Add regression checks (and notes on fingerprint or age) to ``result``."""
+        rules = self.spec.max_regression
+        if not rules or self.mode in ("off", "accept"):
+            return
+        if self.existing is None:
+            result.notes.append(
+                f"no baseline for {self.run_id} in {self.store.directory}: max_regression not"
+                " checked; record one with --loadgate-baseline=add")
+            return
+        result.notes.extend(self.existing.warnings(self.fingerprint, self.max_age_days))
+        result.checks.extend(compare(self.existing, figures_of(result.total, result.endpoints),
+                                     rules))
+
+    def record(self, result: LoadResult) -> None:
+        """Store the run when the policy says so; never overwrite without ``accept``."""
+        if self.mode not in ("add", "accept") or result.interrupted or result.problems:
+            return
+        if self.mode == "add":
+            if not result.passed:
+                result.notes.append("not added to the baseline: the run did not pass")
+                return
+            if self.existing and self.existing.warnings(self.fingerprint, float("inf")):
+                result.notes.append("not added to the baseline: recorded under a different"
+                                    " setup; replace it with --loadgate-baseline=accept")
+                return
+        path = self.store.record(self.run_id, figures_of(result.total, result.endpoints),
+                                 self.fingerprint, replace=self.mode == "accept")
+        result.baseline_path = path

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_loadgate.errors import LoadgateConfigError, LoadgateServerError
-from pytest_loadgate.gate import SUMMARY_PROPERTY, LoadGate
+from pytest_loadgate.gate import SUMMARY_PROPERTY, LoadGate, session_defaults
 from pytest_loadgate.gevent_setup import SKIP_PATCH_ENV, ensure_patched, is_xdist_controller
 from pytest_loadgate.progress import ProgressPrinter
 from pytest_loadgate.server import (
@@ -80,9 +80,7 @@ def _marker_spec(item: pytest.Item) -> LoadSpec | None:
     assert marker is not None
     mode: Mode = "perf" if mode_name == "perf" else "race"
     settings = item.config.stash[SETTINGS_KEY]
-    defaults: dict[str, Any] = {}
-    if mode == "perf" and settings.warmup is not None:
-        defaults["warmup"] = settings.warmup
+    defaults = session_defaults(settings) if mode == "perf" else {}
     return spec_from_marker(mode, marker.args, marker.kwargs, defaults,
                             where=f"@pytest.mark.{mode_name}", profile=settings.profile)
 
@@ -181,7 +179,8 @@ def loadgate_server(loadgate_settings: Settings,
     except LoadgateServerError as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
-        yield Target(server.url, server)
+        yield Target(server.url, server,
+                     label=f"booted: {settings.server_command or settings.app}")
     finally:
         server.stop()
 
@@ -218,18 +217,11 @@ def loadgate(request: pytest.FixtureRequest, loadgate_settings: Settings,
              loadgate_server: Target) -> LoadGate:
     """Run Locust user classes against the target and gate on the test's marker thresholds."""
     item = request.node
-    spec = item.stash.get(SPEC_KEY, None)
-    defaults: dict[str, Any] = {}
-    if loadgate_settings.warmup is not None:
-        defaults["warmup"] = loadgate_settings.warmup
 
     def record(key: str, value: Any) -> None:
         item.user_properties.append((key, value))
 
-    return LoadGate(spec=spec, target=loadgate_server, test_id=item.nodeid,
-                    report_dir=loadgate_settings.report_dir,
+    return LoadGate(spec=item.stash.get(SPEC_KEY, None), target=loadgate_server,
+                    test_id=item.nodeid, settings=loadgate_settings,
                     progress_factory=lambda: _progress_factory(request.config),
-                    record=record, default_kwargs=defaults,
-                    watch_paths=loadgate_settings.watch_paths,
-                    workers=loadgate_settings.workers,
-                    unreliable=loadgate_settings.unreliable, skip=_skip)
+                    record=record, skip=_skip)

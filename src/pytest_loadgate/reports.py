@@ -62,6 +62,9 @@ def result_document(test_id: str, run: Run, files: dict[str, Path]) -> dict[str,
         "violations": [asdict(v) for v in r.violations],
         "problems": r.problems,
         "aborted": r.aborted,
+        "notes": r.notes,
+        "attempts": r.attempts,
+        "baseline": str(r.baseline_path) if r.baseline_path else None,
         "exceptions": r.exceptions,
         "server_resources": r.server_resources,
         "generator_resources": r.generator_resources,
@@ -75,11 +78,15 @@ def result_document(test_id: str, run: Run, files: dict[str, Path]) -> dict[str,
     })
 
 
-def write_run_reports(run: Run, report_dir: Path, test_id: str) -> dict[str, Path]:
-    """Write ``<timestamp>_<test>.{html,csv,json}``; return their paths by kind."""
-    report_dir.mkdir(parents=True, exist_ok=True)
+def plan_report_files(report_dir: Path, test_id: str) -> dict[str, Path]:
+    """The paths ``<timestamp>_<test>.{html,csv,json}`` a run's reports will have."""
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}_{safe_name(test_id)}"
-    files = {kind: report_dir / f"{stem}.{kind}" for kind in ("html", "csv", "json")}
+    return {kind: report_dir / f"{stem}.{kind}" for kind in ("html", "csv", "json")}
+
+
+def write_run_reports(run: Run, files: dict[str, Path], test_id: str) -> None:
+    """Write Locust's HTML report, its CSV tables and our JSON verdict to ``files``."""
+    files["html"].parent.mkdir(parents=True, exist_ok=True)
     files["html"].write_text(get_html_report(run.environment, show_download_link=False),
                              encoding="utf-8")
     with open(files["csv"], "w", newline="", encoding="utf-8") as fh:
@@ -90,7 +97,6 @@ def write_run_reports(run: Run, report_dir: Path, test_id: str) -> dict[str, Pat
         stats_csv.failures_csv(writer)
     files["json"].write_text(json.dumps(result_document(test_id, run, files), indent=2),
                              encoding="utf-8")
-    return files
 
 
 def summary_row(test_id: str, run: Run, files: dict[str, Path]) -> dict[str, Any]:
@@ -118,6 +124,6 @@ def summary_row(test_id: str, run: Run, files: dict[str, Path]) -> dict[str, Any
         "watched": [{"url": w["url"], "last_status": w["last_status"], "failures": w["failures"],
                      "last_body": w["last_body"]} for w in r.watched],
         "problems": r.problems + [f"invariant {v.name!r}: {v.message}" for v in r.violations]
-        + ([r.aborted] if r.aborted else []),
+        + ([r.aborted] if r.aborted else []) + [f"note: {n}" for n in r.notes],
         "files": {k: p.name for k, p in files.items()},
     })

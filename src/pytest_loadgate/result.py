@@ -51,6 +51,10 @@ class LoadResult:
     #: Per-second ``start_s``, ``requests``, ``rps``, ``p95_ms``, ``failures`` of the whole run.
     timeline: list[dict[str, Any]] = field(default_factory=list)
     resource_samples: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    #: Every attempt of a confirmed run (``confirm=N``), oldest first.
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    baseline_path: Path | None = None
 
     def endpoint(self, name: str) -> EndpointStats:
         """Figures of ``"METHOD name"``; ``KeyError`` listing the known names when absent."""
@@ -70,6 +74,14 @@ class LoadResult:
         """True when every check passed, no invariant broke and nothing went wrong."""
         return (all(c.passed for c in self.checks) and not self.violations
                 and not self.problems and self.aborted is None and not self.interrupted)
+
+    def summary(self) -> dict[str, Any]:
+        """The key figures and failed checks of this run (for attempt lists)."""
+        return {"passed": self.passed, "requests": self.total.requests,
+                "rps": round(self.total.rps, 1), "p95_ms": self.total.p95_ms,
+                "error_rate": round(self.total.error_rate, 4),
+                "failed_checks": [c.describe() for c in self.failed_checks()],
+                "report": self.report_path.name if self.report_path else None}
 
     def failed_checks(self) -> list[Check]:
         return [c for c in self.checks if not c.passed]

@@ -49,6 +49,13 @@ class Target:
 
     url: str
     process: ServerProcess | None = None
+    #: What the target is, stable across sessions (baselines compare it): the external URL,
+    #: or the app/command the plugin booted (whose port changes every session).
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            self.label = self.url
 
     def check_alive(self) -> str | None:
         """None while the target may be used; otherwise why not (with the log tail)."""

@@ -37,6 +37,13 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("loadgate_unreliable", "--loadgate-unreliable",
      "a breaching run whose load generator was saturated: fail (default, marked UNRELIABLE)"
      " or skip"),
+    ("loadgate_baseline", "--loadgate-baseline",
+     "baselines: compare (default: check max_regression against stored runs), add (also store"
+     " this run if it passed), accept (replace the baseline with this run), off"),
+    ("loadgate_baseline_dir", "--loadgate-baseline-dir",
+     "where baselines live (default: .loadgate/baselines); commit it or cache it in CI"),
+    ("loadgate_confirm", "--loadgate-confirm",
+     "re-run a breaching load test up to N times; fail only if every attempt breaches"),
     ("loadgate_warmup", "--loadgate-warmup",
      "default warm-up left out of perf verdicts after ramp-up, e.g. 2s (default: 0)"),
 ]
@@ -47,6 +54,7 @@ INI_ONLY: list[tuple[str, str, str]] = [
     ("loadgate_server_command",
      "command that starts your server instead of uvicorn; {port} and {python} are filled in", ""),
     ("loadgate_health_path", "readiness URL path polled until it answers 2xx", DEFAULT_HEALTH_PATH),
+    ("loadgate_baseline_max_age_days", "warn when the baseline is older than this", "30"),
     ("loadgate_watch_paths",
      "space-separated paths polled every 2 s during runs; last answers go in the report", ""),
 ]
@@ -69,6 +77,10 @@ class Settings:
     watch_paths: tuple[str, ...] = ()
     workers: WorkerPlan = field(default_factory=WorkerPlan)
     unreliable: str = "fail"
+    baseline_mode: str = "compare"
+    baseline_dir: Path = Path(".loadgate/baselines")
+    baseline_max_age_days: float = 30.0
+    confirm: int = 0
 
 
 def _raw(config: Any, dest: str) -> tuple[Any, str]:
@@ -107,6 +119,29 @@ def _count(config: Any, dest: str) -> int:
     return value
 
 
+def _bounded_count(config: Any, dest: str, maximum: int) -> int:
+    value = _count(config, dest)
+    if value > maximum:
+        raise LoadgateConfigError(f"{_raw(config, dest)[1]}: {value} must be at most {maximum}")
+    return value
+
+
+def _positive(raw: Any, where: str) -> float:
+    try:
+        value = float(str(raw))
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise LoadgateConfigError(f"{where}: {raw!r} must be a positive number")
+    return value
+
+
+def _dir(config: Any, dest: str, default: str) -> Path:
+    raw, _ = _raw(config, dest)
+    path = Path(str(raw or default))
+    return path if path.is_absolute() else Path(config.rootpath) / path
+
+
 def _worker_plan(config: Any) -> WorkerPlan:
     local = _count(config, "loadgate_workers")
     remote = _count(config, "loadgate_remote_workers")
@@ -128,10 +163,7 @@ def load_settings(config: Any) -> Settings:
     """Resolve settings: ini values, overridden by command-line options."""
     host_raw, host_where = _raw(config, "loadgate_host")
     host = validate_host(str(host_raw), host_where) if host_raw else None
-    report_raw, _ = _raw(config, "loadgate_report_dir")
-    report_dir = Path(str(report_raw or "reports"))
-    if not report_dir.is_absolute():
-        report_dir = Path(config.rootpath) / report_dir
+    report_dir = _dir(config, "loadgate_report_dir", "reports")
     timeout_raw, timeout_where = _raw(config, "loadgate_startup_timeout")
     timeout = (_duration(timeout_raw, timeout_where, "startup_timeout") if timeout_raw
                else DEFAULT_STARTUP_TIMEOUT_SEC)
@@ -145,6 +177,11 @@ def load_settings(config: Any) -> Settings:
     warmup_raw, warmup_where = _raw(config, "loadgate_warmup")
     warmup = _duration(warmup_raw, warmup_where, "warmup") if warmup_raw not in (None, "") else None
     workers = _worker_plan(config)
+    baseline_raw, baseline_where = _raw(config, "loadgate_baseline")
+    baseline_mode = str(baseline_raw or "compare").lower()
+    if baseline_mode not in ("compare", "add", "accept", "off"):
+        raise LoadgateConfigError(
+            f"{baseline_where}: {baseline_raw!r} must be compare, add, accept or off")
     unreliable_raw, unreliable_where = _raw(config, "loadgate_unreliable")
     unreliable = str(unreliable_raw or "fail").lower()
     if unreliable not in ("fail", "skip"):
@@ -164,4 +201,9 @@ def load_settings(config: Any) -> Settings:
         watch_paths=tuple(str(config.getini("loadgate_watch_paths") or "").split()),
         workers=workers,
         unreliable=unreliable,
+        baseline_mode=baseline_mode,
+        baseline_dir=_dir(config, "loadgate_baseline_dir", ".loadgate/baselines"),
+        baseline_max_age_days=_positive(config.getini("loadgate_baseline_max_age_days"),
+                                        "ini loadgate_baseline_max_age_days"),
+        confirm=_bounded_count(config, "loadgate_confirm", 10),
     )

@@ -19,7 +19,9 @@ ENDPOINT_THRESHOLD_KEYS = (*LATENCY_KEYS, "max_error_rate", "min_rps")
 SERVER_THRESHOLD_KEYS = ("max_rss_growth_mb",)
 THRESHOLD_KEYS = (*ENDPOINT_THRESHOLD_KEYS, *SERVER_THRESHOLD_KEYS)
 LOAD_KEYS = ("users", "spawn_rate", "run_time", "warmup", "abort_on_fail", "abort_grace")
-ALL_KEYS = (*LOAD_KEYS, *THRESHOLD_KEYS, "endpoints")
+ALL_KEYS = (*LOAD_KEYS, *THRESHOLD_KEYS, "endpoints", "max_regression", "confirm")
+#: Metrics ``max_regression`` may name (see pytest_loadgate.baseline).
+REGRESSION_METRICS = ("avg", "p50", "p90", "p95", "p99", "max", "rps", "error_rate")
 
 DEFAULT_PERF_USERS = 10
 DEFAULT_PERF_RUN_TIME_SEC = 10.0
@@ -68,6 +70,10 @@ class LoadSpec:
     abort_grace_s: float = DEFAULT_ABORT_GRACE_SEC
     thresholds: Thresholds = field(default_factory=Thresholds)
     endpoints: Mapping[str, Thresholds] = field(default_factory=dict)
+    #: Allowed regression against the baseline per metric (0.5: up to 1.5× for latencies).
+    max_regression: Mapping[str, float] = field(default_factory=dict)
+    #: Re-run a breaching run up to this many times; fail only if every attempt breaches.
+    confirm: int = 0
 
     def with_overrides(self, overrides: Mapping[str, Any], where: str) -> LoadSpec:
         """Return a new spec with ``overrides`` (validated, naming ``where``) applied."""
@@ -87,6 +93,10 @@ class LoadSpec:
         }
         if self.endpoints:
             out["endpoints"] = {name: dict(t.items()) for name, t in self.endpoints.items()}
+        if self.max_regression:
+            out["max_regression"] = dict(self.max_regression)
+        if self.confirm:
+            out["confirm"] = self.confirm
         return out
 
 
@@ -154,6 +164,26 @@ def _endpoints(value: Any, where: str) -> dict[str, Thresholds]:
     return out
 
 
+def _regression(value: Any, where: str) -> dict[str, float]:
+    if not isinstance(value, Mapping) or not value:
+        raise LoadgateConfigError(
+            f"{where}: max_regression={value!r} must be a dict such as"
+            " {'p95': 0.5, 'rps': 0.3}")
+    out = {}
+    for metric, allowed in value.items():
+        if metric not in REGRESSION_METRICS:
+            raise LoadgateConfigError(
+                f"{where}: max_regression key {metric!r} is not one of"
+                f" {', '.join(REGRESSION_METRICS)}")
+        number = _number(f"max_regression[{metric!r}]", allowed, where)
+        if number < 0 or (metric == "rps" and number >= 1):
+            raise LoadgateConfigError(
+                f"{where}: max_regression[{metric!r}]={allowed!r} must be >= 0"
+                + (" and < 1 (0.3 allows 30% less throughput)" if metric == "rps" else ""))
+        out[str(metric)] = number
+    return out
+
+
 def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
     """Validate marker-style ``kwargs`` into a :class:`LoadSpec`; errors name ``where``."""
     unknown = sorted(set(kwargs) - set(ALL_KEYS))
@@ -207,6 +237,11 @@ def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
         {k: kwargs[k] for k in THRESHOLD_KEYS if k in kwargs}, where
     )
     endpoints = _endpoints(kwargs.get("endpoints", {}), where)
+    regression = (_regression(kwargs["max_regression"], where)
+                  if kwargs.get("max_regression") is not None else {})
+    confirm = kwargs.get("confirm", 0)
+    if isinstance(confirm, bool) or not isinstance(confirm, int) or not 0 <= confirm <= 10:
+        raise LoadgateConfigError(f"{where}: confirm={confirm!r} must be an integer 0..10")
     return LoadSpec(
         mode=mode,
         users=users,
@@ -217,6 +252,8 @@ def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
         abort_grace_s=grace,
         thresholds=thresholds,
         endpoints=endpoints,
+        max_regression=regression,
+        confirm=confirm,
     )
 
 

@@ -1,0 +1,104 @@
+"""Baseline comparisons on synthetic figures: identical runs never flag, real shifts always do."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_loadgate.baseline import Baseline, BaselineStore, compare, fingerprint
+from pytest_loadgate.checks import format_table
+
+FP = {"cpu_model": "x", "cores": "2", "python": "3.11", "locust": "2.47.0",
+      "pytest_loadgate": "0.1.0", "users": "50", "spawn_rate": "10", "wait_model": "m",
+      "host": "h", "workers": "0"}
+
+
+def figures(p95: float, rps: float, slow_endpoint_p95: float | None = None) -> dict:
+    fast = {"avg": p95 / 2, "p50": p95 / 2, "p90": p95 * 0.9, "p95": p95, "p99": p95 * 1.5,
+            "max": p95 * 3, "rps": rps, "error_rate": 0.0, "requests": rps * 10}
+    slow = dict(fast, p95=slow_endpoint_p95 or p95, rps=rps / 20)
+    return {"total": fast, "GET /fast": fast, "GET /rare": slow}
+
+
+def baseline_of(*runs: dict) -> Baseline:
+    return Baseline("t", [{"created": time.time(), "fingerprint": FP, "figures": r}
+                          for r in runs])
+
+
+RULES = {"p95": 0.5, "rps": 0.3}
+
+
+def test_identical_runs_never_flag() -> None:
+    base = baseline_of(figures(10.0, 500), figures(11.0, 480), figures(9.5, 520))
+    for p95, rps in ((10.0, 500), (11.0, 480), (9.5, 520), (14.0, 400)):
+        assert all(c.passed for c in compare(base, figures(p95, rps), RULES))
+
+
+def test_a_clear_shift_always_flags_and_reads_as_a_ratio() -> None:
+    base = baseline_of(figures(10.0, 500), figures(10.0, 500), figures(10.0, 500))
+    checks = compare(base, figures(20.0, 500), RULES)
+    failed = [c for c in checks if not c.passed]
+    assert {c.scope for c in failed} == {"total", "GET /fast", "GET /rare"}
+    assert "GET /fast p95 2.00× baseline (20.0 ms vs 10.0 ms; limit 1.50×)" in [
+        c.describe() for c in failed]
+    slower = compare(base, figures(10.0, 250), RULES)
+    assert [c.describe() for c in slower if not c.passed][0].startswith(
+        "total rps 0.50× baseline")
+    assert "p95 vs baseline" in format_table(checks)
+
+
+def test_endpoint_regression_is_caught_when_the_aggregate_hides_it() -> None:
+    base = baseline_of(figures(10.0, 500, slow_endpoint_p95=10.0))
+    checks = compare(base, figures(10.0, 500, slow_endpoint_p95=25.0), RULES)
+    failed = [(c.scope, c.threshold) for c in checks if not c.passed]
+    assert failed == [("GET /rare", "p95 vs baseline")]
+
+
+def test_median_of_runs_resists_one_outlier() -> None:
+    base = baseline_of(figures(10.0, 500), figures(40.0, 100), figures(10.0, 500))
+    assert all(c.passed for c in compare(base, figures(12.0, 480), RULES))
+
+
+def test_fingerprint_mismatch_and_age_warn() -> None:
+    base = baseline_of(figures(10.0, 500))
+    assert base.warnings(FP, 30) == []
+    other = dict(FP, users="60", cores="8")
+    (warning,) = base.warnings(other, 30)
+    assert "users: '50' → '60'" in warning and "cores: '2' → '8'" in warning
+    (old,) = base.warnings(FP, 30, now=time.time() + 40 * 86400)
+    assert "40 days old" in old
+
+
+def test_store_keeps_the_newest_runs_and_replaces_only_when_asked(tmp_path: Path) -> None:
+    store = BaselineStore(tmp_path)
+    for p95 in range(1, 8):
+        store.record("tests/x.py::t", figures(float(p95), 500), FP, replace=False)
+    kept = store.load("tests/x.py::t")
+    assert kept is not None and [r["figures"]["total"]["p95"] for r in kept.runs] == [
+        3.0, 4.0, 5.0, 6.0, 7.0]
+    store.record("tests/x.py::t", figures(99.0, 500), FP, replace=True)
+    replaced = store.load("tests/x.py::t")
+    assert replaced is not None and len(replaced.runs) == 1
+
+
+def test_fingerprint_describes_the_load_model() -> None:
+    from locust import HttpUser, between
+
+    class U(HttpUser):
+        wait_time = between(0.1, 0.3)
+
+    fp = fingerprint(users=5, spawn_rate=5, user_classes=[U], host="http://x", workers=0)
+    assert fp["users"] == "5" and fp["host"] == "http://x"
+    mean = int(fp["wait_model"].split("mean ")[1].rstrip("ms"))
+    assert 150 <= mean <= 250
+
+
+@pytest.mark.parametrize("bad", [{"p95": -1}, {"rps": 1.0}, {"latency": 0.5}, {}])
+def test_bad_regression_rules_error(bad: dict) -> None:
+    from pytest_loadgate.errors import LoadgateConfigError
+    from pytest_loadgate.spec import build_spec
+
+    with pytest.raises(LoadgateConfigError, match="max_regression"):
+        build_spec("perf", {"run_time": "10s", "max_regression": bad}, "m")

@@ -1,0 +1,84 @@
+"""Baseline workflow and confirm-before-failing, end to end with tiny real runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+BASELINE_TEST = """
+    import pytest, users
+
+    @pytest.mark.perf(run_time='1.5s', warmup=0.3, max_regression={'p95': 1.0}, EXTRA)
+    def test_slow(loadgate):
+        loadgate.run(users.Slow)
+"""
+
+
+def test_baseline_add_compare_and_accept(project: pytest.Pytester, run,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    project.makepyfile(test_base=BASELINE_TEST.replace("EXTRA", "users=2"))
+    monkeypatch.setenv("SLOW_MS", "20")
+    first = run()  # no baseline yet: passes and says how to record one
+    first.assert_outcomes(passed=1)
+    first.stdout.fnmatch_lines(["*no baseline for test_base.py::test_slow*--loadgate-baseline=add*"])
+    run("--loadgate-baseline=add").assert_outcomes(passed=1)
+    run("--loadgate-baseline=add").assert_outcomes(passed=1)
+    stored = json.loads(next((project.path / ".loadgate" / "baselines").glob("*.json"))
+                        .read_text())
+    assert len(stored["runs"]) == 2
+    run().assert_outcomes(passed=1)  # same speed: within 2x of the median
+
+    monkeypatch.setenv("SLOW_MS", "80")  # the endpoint got 4x slower
+    slower = run("--loadgate-baseline=add")
+    slower.assert_outcomes(failed=1)
+    slower.stdout.fnmatch_lines(["*GET /slow  p95 vs baseline  <=*FAIL*",
+                                 "*not added to the baseline: the run did not pass*"])
+    assert len(json.loads(next((project.path / ".loadgate" / "baselines").glob("*.json"))
+                          .read_text())["runs"]) == 2
+
+    accepted = run("--loadgate-baseline=accept")  # explicit: the new speed becomes the baseline
+    accepted.assert_outcomes(passed=1)
+    stored = json.loads(next((project.path / ".loadgate" / "baselines").glob("*.json"))
+                        .read_text())
+    assert len(stored["runs"]) == 1 and stored["runs"][0]["figures"]["GET /slow"]["p95"] >= 80
+    run().assert_outcomes(passed=1)
+
+
+def test_fingerprint_change_warns_and_is_not_added(project: pytest.Pytester, run) -> None:
+    project.makepyfile(test_base=BASELINE_TEST.replace("EXTRA", "users=2"))
+    run("--loadgate-baseline=add").assert_outcomes(passed=1)
+    project.makepyfile(test_base=BASELINE_TEST.replace("EXTRA", "users=3"))
+    result = run("--loadgate-baseline=add")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*recorded under a different setup (users: '2' → '3'; spawn_rate: '2' → '3')*",
+                                 "*not added to the baseline: recorded under a different setup*"])
+
+
+def test_confirm_reruns_and_fails_only_when_the_breach_repeats(project: pytest.Pytester,
+                                                              run) -> None:
+    project.makepyfile(test_confirm="""
+        import pytest, users
+
+        CALLS = [0]
+
+        def flaky_once():
+            CALLS[0] += 1
+            assert CALLS[0] > 1, "first attempt breaks"
+
+        @pytest.mark.perf(users=2, run_time='1s', confirm=2)
+        def test_fluke(loadgate):
+            loadgate.invariant("fluke", flaky_once, interval=60)
+            loadgate.run(users.Fast)
+
+        @pytest.mark.perf(users=2, run_time='1s', confirm=2, p95_ms=0.001)
+        def test_real(loadgate):
+            loadgate.run(users.Fast)
+    """)
+    result = run("-rA")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*2 attempts (breach, pass)*", "*3 attempts (breach, breach, breach)*"])
+    reports = project.path / "reports"
+    assert len(list(reports.glob("*_test_real*.json"))) == 3
+    doc = json.loads(next(reports.glob("*_test_real-attempt3.json")).read_text())
+    assert [a["passed"] for a in doc["attempts"]] == [False, False, False]
