@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pytest_loadgate.baseline import BaselineStore, compare, figures_of, fingerprint
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from pytest_loadgate.runner import Run
 
 SUMMARY_PROPERTY = "loadgate.summary"
+CALIBRATION_PROPERTY = "loadgate.calibration"
 
 
 class LoadFailure(AssertionError):
@@ -135,6 +137,8 @@ class LoadGate:
 
         spec = self._spec_for(overrides)
         run_id = self._test_id if not self.results else f"{self._test_id}-run{len(self.results)}"
+        if self._settings.calibrate:
+            return self._calibrate(spec, user_classes, shape, run_id)
         baseline = BaselineJudge(self._settings, run_id, spec, user_classes, self._target.label)
         attempts: list[LoadResult] = []
         confirm = spec.confirm if spec.confirm else self._settings.confirm
@@ -171,6 +175,31 @@ class LoadGate:
                 self._skip(f"{saturation_note(result)}; report: {result.report_path}")
         if not result.passed:
             raise LoadFailure(explain(result))
+        return result
+
+    def _calibrate(self, spec: LoadSpec, user_classes: tuple[Any, ...], shape: Any,
+                   run_id: str) -> LoadResult:
+        """Run ``calibrate`` times, record the spread; thresholds are reported, not enforced."""
+        from pytest_loadgate.calibration import calibrate
+
+        runs = []
+        result: LoadResult | None = None
+        off = BaselineJudge(replace(self._settings, baseline_mode="off"), run_id, spec,
+                            user_classes, self._target.label)
+        for index in range(self._settings.calibrate):
+            attempt_id = f"{run_id}-calibration{index + 1}"
+            run, result = self._attempt(spec, user_classes, shape, attempt_id, off)
+            self._plan_reports(run, attempt_id)
+            self._write_reports(run, attempt_id)
+            if result.problems or result.interrupted:
+                raise LoadFailure(explain(result))
+            runs.append(figures_of(result.total, result.endpoints))
+        assert result is not None
+        configured = {"total": dict(spec.thresholds.items()),
+                      **{name: dict(t.items()) for name, t in spec.endpoints.items()}}
+        rows = calibrate(run_id, runs, configured)
+        self._record(CALIBRATION_PROPERTY, json.dumps(rows))
+        self.results.append(result)
         return result
 
     def _report(self, run_id: str, run: Run, result: LoadResult, summary_row: Any) -> None:

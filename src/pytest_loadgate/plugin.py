@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 
 from pytest_loadgate.errors import LoadgateConfigError, LoadgateServerError
-from pytest_loadgate.gate import SUMMARY_PROPERTY, LoadGate, session_defaults
+from pytest_loadgate.gate import (
+    CALIBRATION_PROPERTY,
+    SUMMARY_PROPERTY,
+    LoadGate,
+    session_defaults,
+)
 from pytest_loadgate.gevent_setup import SKIP_PATCH_ENV, ensure_patched, is_xdist_controller
 from pytest_loadgate.progress import ProgressPrinter
 from pytest_loadgate.server import (
@@ -103,6 +108,7 @@ class LoadgateSession:
         self.config = config
         self.settings = settings
         self.rows: list[dict[str, Any]] = []
+        self.calibration: list[dict[str, Any]] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep the summary each load run attached to its test report."""
@@ -111,16 +117,35 @@ class LoadgateSession:
         for key, value in report.user_properties:
             if key == SUMMARY_PROPERTY:
                 self.rows.append(json.loads(str(value)))
+            elif key == CALIBRATION_PROPERTY:
+                self.calibration.extend(json.loads(str(value)))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Write index.html on the controller after every load test ran."""
-        if self.rows and not hasattr(self.config, "workerinput"):
+        if hasattr(self.config, "workerinput"):
+            return
+        if self.rows:
             from pytest_loadgate.index_report import write_index
 
             write_index(self.settings.report_dir, self.rows)
+        if self.calibration:
+            path = self.settings.report_dir / "calibration.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.calibration, indent=2))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """One table of every load run: verdict, throughput, p95, errors, report."""
+        if self.calibration:
+            from pytest_loadgate.calibration import format_rows
+
+            tr = terminalreporter
+            runs = self.settings.calibrate
+            tr.write_sep("=", f"loadgate calibration: {runs} runs per test,"
+                         f" {self.settings.report_dir / 'calibration.json'}")
+            for test in dict.fromkeys(r["test"] for r in self.calibration):
+                tr.write_line(test)
+                for line in format_rows([r for r in self.calibration if r["test"] == test]):
+                    tr.write_line(f"  {line}")
         if not self.rows or self.config.option.verbose < 0:
             return
         from pytest_loadgate.index_report import format_summary

@@ -44,6 +44,9 @@ OPTIONS: list[tuple[str, str, str]] = [
      "where baselines live (default: .loadgate/baselines); commit it or cache it in CI"),
     ("loadgate_confirm", "--loadgate-confirm",
      "re-run a breaching load test up to N times; fail only if every attempt breaches"),
+    ("loadgate_calibrate", "--loadgate-calibrate",
+     "run each selected load test N times unchanged and print the run-to-run spread and"
+     " suggested limits (thresholds are reported, not enforced)"),
     ("loadgate_warmup", "--loadgate-warmup",
      "default warm-up left out of perf verdicts after ramp-up, e.g. 2s (default: 0)"),
 ]
@@ -81,6 +84,7 @@ class Settings:
     baseline_dir: Path = Path(".loadgate/baselines")
     baseline_max_age_days: float = 30.0
     confirm: int = 0
+    calibrate: int = 0
 
 
 def _raw(config: Any, dest: str) -> tuple[Any, str]:
@@ -206,4 +210,5 @@ def load_settings(config: Any) -> Settings:
         baseline_max_age_days=_positive(config.getini("loadgate_baseline_max_age_days"),
                                         "ini loadgate_baseline_max_age_days"),
         confirm=_bounded_count(config, "loadgate_confirm", 10),
+        calibrate=_bounded_count(config, "loadgate_calibrate", 100),
     )
