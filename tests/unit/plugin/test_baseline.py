@@ -44,7 +44,7 @@ def test_a_clear_shift_always_flags_and_reads_as_a_ratio() -> None:
     assert "GET /fast p95 2.00× baseline (20.0 ms vs 10.0 ms; limit 1.50×)" in [
         c.describe() for c in failed]
     slower = compare(base, figures(10.0, 250), RULES)
-    assert [c.describe() for c in slower if not c.passed][0].startswith(
+    assert next(c.describe() for c in slower if not c.passed).startswith(
         "total rps 0.50× baseline")
     assert "p95 vs baseline" in format_table(checks)
 

@@ -80,7 +80,7 @@ def test_bad_profile_value_names_the_profile() -> None:
     with pytest.raises(LoadgateConfigError, match=r"m \(profile 'full'\): users=-1"):
         spec_from_marker("perf", (), {"profiles": {"full": {"users": -1}}}, {}, "m",
                          profile="full")
-    with pytest.raises(LoadgateConfigError, match="profiles=.* must map a profile name"):
+    with pytest.raises(LoadgateConfigError, match=r"profiles=.* must map a profile name"):
         spec_from_marker("perf", (), {"profiles": ["full"]}, {}, "m")
 
 

@@ -21,7 +21,8 @@ def test_baseline_add_compare_and_accept(project: pytest.Pytester, run,
     monkeypatch.setenv("SLOW_MS", "20")
     first = run()  # no baseline yet: passes and says how to record one
     first.assert_outcomes(passed=1)
-    first.stdout.fnmatch_lines(["*no baseline for test_base.py::test_slow*--loadgate-baseline=add*"])
+    first.stdout.fnmatch_lines(
+        ["*no baseline for test_base.py::test_slow*--loadgate-baseline=add*"])
     run("--loadgate-baseline=add").assert_outcomes(passed=1)
     run("--loadgate-baseline=add").assert_outcomes(passed=1)
     stored = json.loads(next((project.path / ".loadgate" / "baselines").glob("*.json"))
@@ -51,8 +52,9 @@ def test_fingerprint_change_warns_and_is_not_added(project: pytest.Pytester, run
     project.makepyfile(test_base=BASELINE_TEST.replace("EXTRA", "users=3"))
     result = run("--loadgate-baseline=add")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*recorded under a different setup (users: '2' → '3'; spawn_rate: '2' → '3')*",
-                                 "*not added to the baseline: recorded under a different setup*"])
+    result.stdout.fnmatch_lines([
+        "*recorded under a different setup (users: '2' → '3'; spawn_rate: '2' → '3')*",
+        "*not added to the baseline: recorded under a different setup*"])
 
 
 def test_confirm_reruns_and_fails_only_when_the_breach_repeats(project: pytest.Pytester,
@@ -77,7 +79,8 @@ def test_confirm_reruns_and_fails_only_when_the_breach_repeats(project: pytest.P
     """)
     result = run("-rA")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*2 attempts (breach, pass)*", "*3 attempts (breach, breach, breach)*"])
+    result.stdout.fnmatch_lines(["*2 attempts (breach, pass)*",
+                                 "*3 attempts (breach, breach, breach)*"])
     reports = project.path / "reports"
     assert len(list(reports.glob("*_test_real*.json"))) == 3
     doc = json.loads(next(reports.glob("*_test_real-attempt3.json")).read_text())
