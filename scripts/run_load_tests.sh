@@ -152,7 +152,9 @@ run_pytest_mode() {
         echo "== .venv/bin/python ${args[*]}"
     } | tee "$stem.log"
     set +e
-    "$PY" "${args[@]}" 2>&1 | tee -a "$stem.log"
+    # tee ignores Ctrl-C: pytest handles it (partial report, "interrupted" summary) and tee
+    # must live on to record that.
+    "$PY" "${args[@]}" 2>&1 | (trap '' INT; exec tee -a "$stem.log")
     rc=${PIPESTATUS[0]}
     set -e
     "$PY" "$HELPERS" summarize --mode "$mode" --run-dir "$stem" --stem "$stem" \
@@ -239,7 +241,7 @@ stop_process() {
 
 # Locust first (SIGINT: it writes its HTML report, prints its stats and exits), then the shop.
 cleanup_interactive() {
-    trap - INT TERM
+    trap - INT TERM HUP
     stop_process "$LOCUST_PID" "Locust" INT 15
     LOCUST_PID=""
     stop_process "$SHOP_PID" "the shop" TERM 5
@@ -254,7 +256,7 @@ run_interactive() {
     mkdir -p "$stem"
     TMP_DIR="$(mktemp -d "${TMPDIR:-/tmp}/loadgate-interactive.XXXXXX")"
     trap cleanup_interactive EXIT
-    trap 'INTERRUPTED=1' INT TERM
+    trap 'INTERRUPTED=1' INT TERM HUP
 
     "$PY" "$HELPERS" port-free "$WEB_PORT" \
         || { echo "$PROG: choose another port with --web-port PORT" >&2; exit 1; }
@@ -291,7 +293,7 @@ run_interactive() {
     echo "== ready: open http://127.0.0.1:$WEB_PORT and press Start; Ctrl-C stops Locust and the shop"
     echo "== Locust pid $LOCUST_PID${SHOP_PID:+, shop pid $SHOP_PID}"
 
-    # wait returns early (> 128) when Ctrl-C/SIGTERM ran our trap; else Locust ended by itself.
+    # wait returns early (> 128) when Ctrl-C/SIGTERM/SIGHUP ran our trap; else Locust ended by itself.
     wait "$LOCUST_PID" || rc=$?
     if ((INTERRUPTED)); then
         echo

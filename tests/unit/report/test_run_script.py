@@ -137,7 +137,7 @@ def test_interactive_serves_locust_ui_and_stops_cleanly_on_ctrl_c(tmp_path: Path
              str(reports)],
             cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
             text=True, start_new_session=True)  # its own process group, like a terminal job
-    pids: list[int] = []
+    servers: list[psutil.Process] = []  # Locust and the shop, once known
     try:
         ui = f"http://127.0.0.1:{web_port}/"
         status, page = wait_until(lambda: http(ui), 25, proc, out)
@@ -148,6 +148,7 @@ def test_interactive_serves_locust_ui_and_stops_cleanly_on_ctrl_c(tmp_path: Path
         match = wait_until(lambda: out.search(r"Locust pid (\d+), shop pid (\d+)"), 5, proc, out)
         locust_pid, shop_pid = int(match.group(1)), int(match.group(2))
         pids = [locust_pid, shop_pid]
+        servers = [psutil.Process(pid) for pid in pids]
         shop = out.search(r"booting the shop on (http://127\.0\.0\.1:\d+)")
         assert shop, out.text
         shop_url = shop.group(1)
@@ -195,7 +196,14 @@ def test_interactive_serves_locust_ui_and_stops_cleanly_on_ctrl_c(tmp_path: Path
         assert "Starting web interface at http://127.0.0.1:" in html[0].with_suffix(
             ".log").read_text(encoding="utf-8")
     finally:
-        for pid in [proc.pid, *pids]:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+        # Only after a failure is anything left: kill the script's whole family, by process
+        # objects (psutil refuses a pid that has been reused), never a bare pid or group.
+        family: list[psutil.Process] = []
+        if proc.poll() is None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                family = psutil.Process(proc.pid).children(recursive=True)
+            os.killpg(proc.pid, signal.SIGKILL)  # still our unreaped child: its group is ours
+        for child in family + servers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         proc.wait(timeout=10)
