@@ -77,10 +77,43 @@ def seed(base: str, products: int) -> None:
             session.post(f"{base}/products/", json=body, timeout=5).raise_for_status()
 
 
+def read_stats(prefix: Path) -> list[dict[str, str]]:
+    """Locust's per-endpoint rows (the ``Aggregated`` row last) from its stats CSV."""
+    with open(f"{prefix}_stats.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def run_mix(base: str, prefix: Path, users: int, duration: str, products: int) -> None:
+    """Run the seed mix with Locust's headless CLI against ``base``; CSV files at ``prefix``."""
+    cmd = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+        "-u", str(users), "-r", str(users), "-t", duration,
+        "--host", base, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    env = {**os.environ, "SHOP_PRODUCTS": str(products)}
+    log_path = prefix.with_name(prefix.name + "_locust.log")
+    with log_path.open("wb") as log:
+        subprocess.run(
+            cmd, env=env, check=False, stdout=log, stderr=subprocess.STDOUT,
+            timeout=run_time_seconds(duration) + 120,
+        )  # fmt: skip
+
+
+def run_time_seconds(duration: str) -> float:
+    """Locust's ``--run-time`` ("30s", "2m", "1m30s", "45") in seconds."""
+    total, number = 0.0, ""
+    for char in duration:
+        if char.isdigit() or char == ".":
+            number += char
+        else:
+            total += float(number or 0) * {"h": 3600, "m": 60, "s": 1}[char]
+            number = ""
+    return total + float(number or 0)
+
+
 def print_stats(prefix: Path) -> None:
     """Print Locust's per-endpoint figures from its CSV."""
-    with open(f"{prefix}_stats.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_stats(prefix)
     header = (
         f"{'endpoint':34} {'reqs':>8} {'fails':>6} {'rps':>8} "
         f"{'p50':>6} {'p95':>6} {'p99':>6} {'max':>7}"
@@ -117,15 +150,8 @@ def main() -> int:
     try:
         seed(base, args.products)
         prefix = workdir / "mix"
-        cmd = [
-            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-            "-u", str(args.users), "-r", str(args.users), "-t", args.duration,
-            "--host", base, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
-        ]  # fmt: skip
-        env = {**os.environ, "SHOP_PRODUCTS": str(args.products)}
         print(f"server workers={args.workers} users={args.users} duration={args.duration}")
-        with (workdir / "locust.log").open("wb") as log:
-            subprocess.run(cmd, env=env, check=False, stdout=log, stderr=subprocess.STDOUT)
+        run_mix(base, prefix, args.users, args.duration, args.products)
         print_stats(prefix)
         summary = requests.get(f"{base}/summary", timeout=5).json()
         print(f"summary: {summary}")
