@@ -42,6 +42,7 @@ def _nums(values: Sequence[Any]) -> list[float]:
 def timeline_svg(points: Sequence[dict[str, Any]], window: Sequence[float] | None,
                  width: int = 640, height: int = 160) -> str:
     """An inline SVG of rps and p95 per second, with the verdict window shaded."""
+    points = [p for p in points if p.get("p95") is not None]
     if len(points) < 2:
         return ""
     times = _nums([p.get("t") for p in points])

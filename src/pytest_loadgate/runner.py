@@ -121,6 +121,7 @@ class LoadRun:
                         for p in watch_paths]
         self.server_monitor: ProcessMonitor | None = None
         self.generator_monitor: ProcessMonitor | None = None
+        self.worker_monitors: list[ProcessMonitor] = []
         self.environment.events.request.add_listener(self.recorder.on_request)
         self.spawned_at: float | None = None
         self.environment.events.spawning_complete.add_listener(self._on_spawned)
@@ -203,7 +204,7 @@ class LoadRun:
         while True:
             gevent.sleep(RESOURCE_INTERVAL_SEC)
             now = self.recorder.now()
-            for monitor in (self.server_monitor, self.generator_monitor):
+            for monitor in (self.server_monitor, self.generator_monitor, *self.worker_monitors):
                 if monitor is not None:
                     monitor.sample(now)
 
@@ -267,6 +268,9 @@ class LoadRun:
                 if self.group is not None:
                     self.group.connect(self.prepared, race=self.gate is not None,
                                        exact_percentiles=True)
+                    # In a distributed run the workers generate the load: watch them instead.
+                    self.worker_monitors = [ProcessMonitor(w.proc.pid, tree=False)
+                                            for w in self.group.workers]
                     self.recorder.restart()
                     deadline = self.recorder.now() + self.spec.run_time_s
                 if self.shape is not None:
@@ -322,6 +326,13 @@ class LoadRun:
                 watched.poll(self.recorder.now())
         return Run(self._result(runner, end), env, self.recorder, self.history)
 
+    def _generator_summary(self, start: float, stop: float) -> dict[str, float] | None:
+        """CPU of the load generator: this process, or the busiest local worker."""
+        monitors = self.worker_monitors or (
+            [self.generator_monitor] if self.generator_monitor else [])
+        summaries = [s for m in monitors if (s := m.summary(start, stop))]
+        return max(summaries, key=lambda s: s["cpu_avg"]) if summaries else None
+
     def _timeline(self, end: float, bin_s: float = 1.0) -> list[dict[str, Any]]:
         """Per-second requests, rps, p95 and failures over the whole run."""
         out = []
@@ -352,7 +363,7 @@ class LoadRun:
         start, stop = self.window(end)
         total, endpoints = self.stats_between(start, stop)
         server = self.server_monitor.summary(start, stop) if self.server_monitor else None
-        generator = self.generator_monitor.summary(start, stop) if self.generator_monitor else None
+        generator = self._generator_summary(start, stop)
         checks = evaluate(self.spec, total, endpoints, server)
         problems = list(self.problems)
         if self.spec.mode == "perf" and self.spawned_at is None and not self.interrupted:
@@ -376,6 +387,7 @@ class LoadRun:
             resource_samples={
                 "server": self.server_monitor.as_list() if self.server_monitor else [],
                 "generator": self.generator_monitor.as_list() if self.generator_monitor else [],
+                **{f"worker-{i}": m.as_list() for i, m in enumerate(self.worker_monitors)},
             },
         )
 
