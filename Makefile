@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 .PHONY: demo test serve perf race lint lock clean
 
 $(STAMP): pyproject.toml requirements.lock
@@ -14,12 +16,17 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
+## Debian's Chromium for the report browser test (Playwright drives /usr/bin/chromium; no browser download)
+.venv/.chromium: | $(STAMP)
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
+	@touch $@
+
 ## demo: boot the demo shop and gate it with a quick load run (smoke + last-item race)
 demo: $(STAMP)
 	$(BIN)/python -m pytest tests/perf/test_smoke.py tests/perf/test_race.py::test_last_item_race -p no:cacheprovider -v $(PYTEST_ARGS)
 
 ## test: the whole suite: unit tests spread over 2 workers, then the load scenarios on their own
-test: $(STAMP)
+test: $(STAMP) .venv/.chromium
 	$(BIN)/python -m pytest tests/unit -n 2 $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/perf $(PYTEST_ARGS)
 
@@ -34,7 +41,7 @@ race: $(STAMP)
 	$(BIN)/python -m pytest -m race $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
 
 ## lock: re-pin requirements.lock from pyproject.toml

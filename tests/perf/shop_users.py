@@ -141,6 +141,8 @@ def hot_shoppers_of(product_ids: tuple[int, ...]) -> type[HotShopper]:
 class StepLoad(LoadTestShape):
     """Steps users up (e.g. 50 → 100 → 150 → 200), each step held for ``step_s`` seconds."""
 
+    abstract = True  # needs arguments: Locust's loader must not instantiate it from this file
+
     def __init__(self, users: list[int], step_s: float, spawn_rate: float = 50) -> None:
         super().__init__()
         self.user_steps = users
