@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test serve perf race lint lock clean
+.PHONY: demo test serve perf race lint lock clean postgres
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -21,12 +21,18 @@ $(STAMP): pyproject.toml requirements.lock
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
 	@touch $@
 
+## postgres: PostgreSQL server binaries for the shop and race tests (Debian's package; never skipped)
+postgres:
+	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; }
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || { echo "PostgreSQL binaries still missing" >&2; exit 1; }
+
 ## demo: boot the demo shop and gate it with a quick load run (smoke + last-item race)
 demo: $(STAMP)
 	$(BIN)/python -m pytest tests/perf/test_smoke.py tests/perf/test_race.py::test_last_item_race -p no:cacheprovider -v $(PYTEST_ARGS)
 
 ## test: the whole suite: unit tests spread over 2 workers, then the load scenarios on their own
-test: $(STAMP) .venv/.chromium
+test: $(STAMP) .venv/.chromium postgres
 	$(BIN)/python -m pytest tests/unit -n 2 $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/perf $(PYTEST_ARGS)
 

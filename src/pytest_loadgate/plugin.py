@@ -19,13 +19,7 @@ from pytest_loadgate.gate import (
 )
 from pytest_loadgate.gevent_setup import SKIP_PATCH_ENV, ensure_patched, is_xdist_controller
 from pytest_loadgate.progress import ProgressPrinter
-from pytest_loadgate.server import (
-    ServerProcess,
-    Target,
-    expand_command,
-    free_port,
-    uvicorn_command,
-)
+from pytest_loadgate.server import Target, boot_target
 from pytest_loadgate.settings import INI_ONLY, OPTIONS, Settings, load_settings
 from pytest_loadgate.spec import LoadSpec, Mode, spec_from_marker
 
@@ -172,42 +166,15 @@ def loadgate_server_env() -> dict[str, str]:
     return {}
 
 
-def _server_log_name() -> str:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return f"server-{worker}.log"
-
-
 @pytest.fixture(scope="session")
 def loadgate_server(loadgate_settings: Settings,
                     loadgate_server_env: dict[str, str]) -> Iterator[Target]:
     """The system under test: ``--loadgate-host``, or a server process booted for the session."""
-    settings = loadgate_settings
-    if settings.host:
-        yield Target(settings.host)
-        return
-    port = free_port()
-    if settings.server_command:
-        command = expand_command(settings.server_command, port)
-    elif settings.app:
-        command = uvicorn_command(settings.app, port, factory=settings.app_factory)
-    else:
-        pytest.fail("loadgate: nothing to load-test: set --loadgate-host URL, the ini key"
-                    " loadgate_app (an ASGI import path) or loadgate_server_command, or"
-                    " override the loadgate_server fixture", pytrace=False)
-    server = ServerProcess(command, url=f"http://127.0.0.1:{port}",
-                           health_path=settings.health_path,
-                           log_path=settings.report_dir / _server_log_name(),
-                           env=loadgate_server_env)
-    server.start()
     try:
-        server.wait_ready(settings.startup_timeout_s)
+        with boot_target(loadgate_settings, loadgate_server_env) as target:
+            yield target
     except LoadgateServerError as exc:
         pytest.fail(str(exc), pytrace=False)
-    try:
-        yield Target(server.url, server,
-                     label=f"booted: {settings.server_command or settings.app}")
-    finally:
-        server.stop()
 
 
 def _progress_factory(config: pytest.Config) -> ProgressPrinter | None:

@@ -11,11 +11,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_loadgate.errors import LoadgateServerError
+
+if TYPE_CHECKING:
+    from pytest_loadgate.settings import Settings
 
 LOG_TAIL_LINES = 40
 READY_POLL_INTERVAL_SEC = 0.1
@@ -145,3 +149,39 @@ class ServerProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, 9)
             proc.wait(STOP_TIMEOUT_SEC)
+
+
+def server_command(settings: Settings, port: int) -> list[str]:
+    """The command that starts the configured system under test on ``port``."""
+    if settings.server_command:
+        return expand_command(settings.server_command, port)
+    if settings.app:
+        return uvicorn_command(settings.app, port, factory=settings.app_factory)
+    raise LoadgateServerError(
+        "loadgate: nothing to load-test: set --loadgate-host URL, the ini key loadgate_app"
+        " (an ASGI import path) or loadgate_server_command, or override the loadgate_server"
+        " fixture")
+
+
+@contextlib.contextmanager
+def boot_target(settings: Settings, env: Mapping[str, str], *,
+                name: str = "") -> Iterator[Target]:
+    """The target for a session: the external host, or a server booted, awaited and stopped.
+
+    ``name`` tells apart several servers of one session in log file names.
+    """
+    if settings.host:
+        yield Target(settings.host)
+        return
+    port = free_port()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    server = ServerProcess(server_command(settings, port), url=f"http://127.0.0.1:{port}",
+                           health_path=settings.health_path,
+                           log_path=settings.report_dir / f"server-{worker}{name}.log", env=env)
+    server.start()
+    try:
+        server.wait_ready(settings.startup_timeout_s)
+        yield Target(server.url, server,
+                     label=f"booted: {settings.server_command or settings.app}")
+    finally:
+        server.stop()

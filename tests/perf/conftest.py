@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 import requests
 
-from pytest_loadgate.server import Target
+from pytest_loadgate.errors import LoadgateServerError
+from pytest_loadgate.server import Target, boot_target
+from pytest_loadgate.settings import Settings
 
 #: Products the catalogue holds before any scenario runs, each with ample stock.
 CATALOGUE_SIZE = 50
@@ -55,6 +57,30 @@ class ShopClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> str:
+    """The shop's database for this test: ``sqlite`` unless parametrized indirectly."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def loadgate_server(backend: str, loadgate_settings: Settings,
+                    loadgate_server_env: dict[str, str],
+                    request: pytest.FixtureRequest) -> Iterator[Target]:
+    """The shop booted on the test's backend (one server per backend for the session)."""
+    env = dict(loadgate_server_env)
+    if backend == "postgresql":
+        if loadgate_settings.host:
+            pytest.skip("--loadgate-host targets an external server with its own database")
+        postgres = request.getfixturevalue("postgres_server")
+        env["DATABASE_URL"] = postgres.create_database("perf_shop", drop_existing=True)
+    try:
+        with boot_target(loadgate_settings, env, name=f"-{backend}") as target:
+            yield target
+    except LoadgateServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")

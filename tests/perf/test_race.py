@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from shop_users import buyers_of, hot_shoppers_of
 
+#: Every race runs on SQLite and on a real PostgreSQL server (test ids say which).
+pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
 
 def _never_negative(shop, product_id: int):
     def check() -> None:
