@@ -31,11 +31,13 @@ class LoadFailure(AssertionError):
 
 
 def saturation_note(result: LoadResult) -> str:
-    cpu = (result.generator_resources or {}).get("cpu_avg", 0.0)
-    return (f"UNRELIABLE MEASUREMENT: the load generator itself averaged {cpu:.0f}% CPU over the"
-            " verdict window, so latencies include its own queueing and throughput is capped by"
-            " it, not by the server; run fewer users per process (--loadgate-workers N) or give"
-            " the generator its own cores")
+    gen = result.generator_resources or {}
+    lag = gen.get("loop_lag_p50_ms")
+    lag_text = f" and its event loop woke up {lag:.0f} ms late (median)" if lag is not None else ""
+    return (f"UNRELIABLE MEASUREMENT: the load generator averaged {gen.get('cpu_avg', 0):.0f}%"
+            f" CPU{lag_text} over the verdict window, so latencies include its own queueing and"
+            " throughput is capped by it, not by the server; run fewer users per process"
+            " (--loadgate-workers N) or give the generator its own cores")
 
 
 def explain(result: LoadResult) -> str:

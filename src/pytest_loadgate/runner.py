@@ -45,6 +45,18 @@ WATCH_INTERVAL_SEC = 0.1
 ABORT_CHECK_INTERVAL_SEC = 0.5
 RECENT_WINDOW_SEC = 2.0
 RACE_SPAWN_TIMEOUT_SEC = 30.0
+LOOP_LAG_PROBE_SEC = 0.1
+#: A generator whose event loop wakes up this late (median) cannot send requests on time,
+#: whether it is busy itself or starved of CPU by other processes.
+GENERATOR_SATURATED_LAG_MS = 25.0
+
+
+def generator_saturated(generator: dict[str, float] | None) -> bool:
+    """True when the load generator was the bottleneck: a full core, or a late event loop."""
+    if not generator:
+        return False
+    return (generator["cpu_avg"] > GENERATOR_SATURATED_CPU
+            or generator.get("loop_lag_p50_ms", 0.0) > GENERATOR_SATURATED_LAG_MS)
 QUIT_TIMEOUT_SEC = 10.0
 
 
@@ -122,6 +134,7 @@ class LoadRun:
         self.server_monitor: ProcessMonitor | None = None
         self.generator_monitor: ProcessMonitor | None = None
         self.worker_monitors: list[ProcessMonitor] = []
+        self.loop_lag: list[tuple[float, float]] = []  # (at_s, lag_ms) of this process
         self.environment.events.request.add_listener(self.recorder.on_request)
         self.spawned_at: float | None = None
         self.environment.events.spawning_complete.add_listener(self._on_spawned)
@@ -208,6 +221,14 @@ class LoadRun:
                 if monitor is not None:
                     monitor.sample(now)
 
+    def _watch_loop_lag(self) -> None:
+        """How late a short sleep wakes up: a busy or CPU-starved generator wakes up late."""
+        while True:
+            start = self.recorder.now()
+            gevent.sleep(LOOP_LAG_PROBE_SEC)
+            end = self.recorder.now()
+            self.loop_lag.append((end, max(0.0, (end - start - LOOP_LAG_PROBE_SEC) * 1000)))
+
     def _watch_urls(self) -> None:
         while True:
             for watched in self.watched:
@@ -259,6 +280,7 @@ class LoadRun:
             self.generator_monitor = ProcessMonitor(os.getpid(), tree=False)
             watchers = [gevent.spawn(self._watch_invariant, inv) for inv in self.invariants]
             watchers.append(gevent.spawn(self._watch_resources))
+            watchers.append(gevent.spawn(self._watch_loop_lag))
             if self.watched:
                 watchers.append(gevent.spawn(self._watch_urls))
             started = self.recorder.now()
@@ -327,11 +349,17 @@ class LoadRun:
         return Run(self._result(runner, end), env, self.recorder, self.history)
 
     def _generator_summary(self, start: float, stop: float) -> dict[str, float] | None:
-        """CPU of the load generator: this process, or the busiest local worker."""
+        """CPU of the load generator (this process, or the busiest local worker) and, for an
+        in-process run, its event-loop lag."""
         monitors = self.worker_monitors or (
             [self.generator_monitor] if self.generator_monitor else [])
         summaries = [s for m in monitors if (s := m.summary(start, stop))]
-        return max(summaries, key=lambda s: s["cpu_avg"]) if summaries else None
+        summary = max(summaries, key=lambda s: s["cpu_avg"]) if summaries else None
+        lags = sorted(lag for at, lag in self.loop_lag if start <= at <= stop)
+        if summary is not None and lags and not self.worker_monitors:
+            summary = {**summary, "loop_lag_p50_ms": round(lags[len(lags) // 2], 1),
+                       "loop_lag_max_ms": round(lags[-1], 1)}
+        return summary
 
     def _timeline(self, end: float, bin_s: float = 1.0) -> list[dict[str, Any]]:
         """Per-second requests, rps, p95 and failures over the whole run."""
@@ -381,7 +409,7 @@ class LoadRun:
             aborted=self.aborted, interrupted=self.interrupted,
             worker_count=self.workers.total,
             server_resources=server, generator_resources=generator,
-            generator_saturated=bool(generator and generator["cpu_avg"] > GENERATOR_SATURATED_CPU),
+            generator_saturated=generator_saturated(generator),
             watched=[w.as_dict() for w in self.watched], steps=self._step_stats(end),
             timeline=self._timeline(end),
             resource_samples={

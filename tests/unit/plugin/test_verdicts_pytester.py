@@ -18,7 +18,7 @@ BASELINE_TEST = """
 def test_baseline_add_compare_and_accept(project: pytest.Pytester, run,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     project.makepyfile(test_base=BASELINE_TEST.replace("EXTRA", "users=2"))
-    monkeypatch.setenv("SLOW_MS", "20")
+    monkeypatch.setenv("SLOW_MS", "100")
     first = run()  # no baseline yet: passes and says how to record one
     first.assert_outcomes(passed=1)
     first.stdout.fnmatch_lines(
@@ -30,7 +30,7 @@ def test_baseline_add_compare_and_accept(project: pytest.Pytester, run,
     assert len(stored["runs"]) == 2
     run().assert_outcomes(passed=1)  # same speed: within 2x of the median
 
-    monkeypatch.setenv("SLOW_MS", "80")  # the endpoint got 4x slower
+    monkeypatch.setenv("SLOW_MS", "400")  # the endpoint got 4x slower
     slower = run("--loadgate-baseline=add")
     slower.assert_outcomes(failed=1)
     slower.stdout.fnmatch_lines(["*GET /slow  p95 vs baseline  <=*FAIL*",
@@ -42,7 +42,7 @@ def test_baseline_add_compare_and_accept(project: pytest.Pytester, run,
     accepted.assert_outcomes(passed=1)
     stored = json.loads(next((project.path / ".loadgate" / "baselines").glob("*.json"))
                         .read_text())
-    assert len(stored["runs"]) == 1 and stored["runs"][0]["figures"]["GET /slow"]["p95"] >= 80
+    assert len(stored["runs"]) == 1 and stored["runs"][0]["figures"]["GET /slow"]["p95"] >= 400
     run().assert_outcomes(passed=1)
 
 
