@@ -26,7 +26,7 @@ def test_faults_make_the_matching_scenarios_fail(tmp_path: Path) -> None:
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
          "--loadgate-progress=off", f"--loadgate-report-dir={tmp_path}",
          "tests/perf/test_smoke.py::test_smoke", "tests/perf/test_load.py::test_standard",
-         "tests/perf/test_race.py::test_last_item_race"],
+         "tests/perf/test_race.py::test_last_item_race[sqlite]"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "3 failed" in proc.stdout, proc.stdout[-3000:]
@@ -39,5 +39,5 @@ def test_faults_make_the_matching_scenarios_fail(tmp_path: Path) -> None:
     errors = standard[("total", "max_error_rate")]
     assert not errors["passed"] and errors["measured"] > 0.01
 
-    race = _checks(tmp_path, "test_last_item_race")
+    race = _checks(tmp_path, "test_last_item_race_sqlite")
     assert not race[("total", "max_error_rate")]["passed"]
