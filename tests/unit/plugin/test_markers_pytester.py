@@ -22,16 +22,16 @@ BAD = [
 ]
 
 
-def test_markers_listed(project: pytest.Pytester, run) -> None:
-    result = run("--markers")
+def test_markers_listed(project: pytest.Pytester) -> None:
+    result = project.runpytest("--markers")
     result.stdout.fnmatch_lines([
         "@pytest.mark.perf(users=10, spawn_rate=users, run_time='10s'*p95_ms*min_rps*endpoints*",
         "@pytest.mark.race(users=20*",
     ])
 
 
-def test_options_in_help(project: pytest.Pytester, run) -> None:
-    result = run("--help")
+def test_options_in_help(project: pytest.Pytester) -> None:
+    result = project.runpytest("--help")
     result.stdout.fnmatch_lines([
         "*load tests with Locust (pytest-loadgate)*",
         "*--loadgate-host=HOST*",
@@ -55,8 +55,8 @@ def test_bad_marker_arguments_error_at_setup(project: pytest.Pytester, run) -> N
     result.stdout.no_fnmatch_line("*During handling of the above exception*")
 
 
-def test_bad_cli_option_is_a_usage_error(project: pytest.Pytester, run) -> None:
-    result = run("--loadgate-host", "localhost:8000")
+def test_bad_cli_option_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = project.runpytest("--loadgate-host", "localhost:8000")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--loadgate-host: 'localhost:8000' is not a base URL*"])
 

@@ -19,11 +19,10 @@ def test_baseline_add_compare_and_accept(project: pytest.Pytester, run,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     project.makepyfile(test_base=BASELINE_TEST.replace("EXTRA", "users=2"))
     monkeypatch.setenv("SLOW_MS", "100")
-    first = run()  # no baseline yet: passes and says how to record one
+    first = run("--loadgate-baseline=add")  # nothing to compare with yet: says so, then stores
     first.assert_outcomes(passed=1)
     first.stdout.fnmatch_lines(
         ["*no baseline for test_base.py::test_slow*--loadgate-baseline=add*"])
-    run("--loadgate-baseline=add").assert_outcomes(passed=1)
     run("--loadgate-baseline=add").assert_outcomes(passed=1)
     stored = json.loads(next((project.path / ".loadgate" / "baselines").glob("*.json"))
                         .read_text())
@@ -43,7 +42,6 @@ def test_baseline_add_compare_and_accept(project: pytest.Pytester, run,
     stored = json.loads(next((project.path / ".loadgate" / "baselines").glob("*.json"))
                         .read_text())
     assert len(stored["runs"]) == 1 and stored["runs"][0]["figures"]["GET /slow"]["p95"] >= 400
-    run().assert_outcomes(passed=1)
 
 
 def test_fingerprint_change_warns_and_is_not_added(project: pytest.Pytester, run) -> None:

@@ -73,7 +73,7 @@ def test_missing_remote_workers_time_out_with_instructions(project: pytest.Pytes
         " --master-port *"])
 
 
-def test_bad_worker_option_is_a_usage_error(project: pytest.Pytester, run) -> None:
-    result = run("--loadgate-workers=two")
+def test_bad_worker_option_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = project.runpytest("--loadgate-workers=two")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--loadgate-workers: 'two' must be a whole number >= 0*"])
