@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import bindparam, create_engine, text
 
 from pytest_loadgate.errors import LoadgateServerError
 from pytest_loadgate.server import Target, boot_target
@@ -71,16 +72,56 @@ def loadgate_server(backend: str, loadgate_settings: Settings,
                     request: pytest.FixtureRequest) -> Iterator[Target]:
     """The shop booted on the test's backend (one server per backend for the session)."""
     env = dict(loadgate_server_env)
+    request.config.stash[DB_URLS_KEY] = request.config.stash.get(DB_URLS_KEY, {})
     if backend == "postgresql":
         if loadgate_settings.host:
             pytest.skip("--loadgate-host targets an external server with its own database")
         postgres = request.getfixturevalue("postgres_server")
         env["DATABASE_URL"] = postgres.create_database("perf_shop", drop_existing=True)
+    request.config.stash[DB_URLS_KEY][backend] = env["DATABASE_URL"]
     try:
         with boot_target(loadgate_settings, env, name=f"-{backend}") as target:
             yield target
     except LoadgateServerError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+DB_URLS_KEY = pytest.StashKey[dict[str, str]]()
+
+#: Per product: stock, and units held by live (pending or paid) orders, in one statement, so
+#: one consistent snapshot of the database even while orders are being placed and cancelled.
+LEDGER_SQL = text(
+    "SELECT p.id, p.stock, COALESCE(SUM(CASE WHEN o.status IN ('pending', 'paid')"
+    " THEN o.quantity ELSE 0 END), 0) FROM products p LEFT JOIN orders o"
+    " ON o.product_id = p.id WHERE p.id IN :ids GROUP BY p.id, p.stock"
+).bindparams(bindparam("ids", expanding=True))
+
+
+class Ledger:
+    """Reads the shop's database directly (read-only) for ledger invariants during a run."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+
+    def snapshot(self, product_ids: tuple[int, ...]) -> dict[int, tuple[int, int]]:
+        """product id → (stock, units in live orders), all from one statement."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(LEDGER_SQL, {"ids": list(product_ids)}).all()
+        return {int(pid): (int(stock), int(live)) for pid, stock, live in rows}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def ledger(loadgate_server: Target, backend: str,
+           request: pytest.FixtureRequest) -> Iterator[Ledger]:
+    """Direct read access to the booted shop's database."""
+    if loadgate_server.process is None:
+        pytest.skip("--loadgate-host: the external shop's database is not reachable from here")
+    reader = Ledger(request.config.stash[DB_URLS_KEY][backend])
+    yield reader
+    reader.close()
 
 
 @pytest.fixture(scope="session")

@@ -43,19 +43,18 @@ HOT_STOCK = 60
 
 @pytest.mark.perf(users=30, spawn_rate=30, run_time="12s", max_error_rate=0,
                   profiles={"full": {"users": 100, "spawn_rate": 20, "run_time": "3m"}})
-def test_hot_products_ledger(loadgate, shop) -> None:
-    """Many users ordering, paying and cancelling 3 products: stock + live units == initial."""
+def test_hot_products_ledger(loadgate, shop, ledger) -> None:
+    """Many users ordering, paying and cancelling 3 products: at every sample and at the end,
+    stock + units in live orders == initial stock, and stock >= 0."""
     products = tuple(shop.create_product(stock=HOT_STOCK) for _ in range(3))
 
-    def ledger() -> None:
-        # One product at a time through the API is not one snapshot; the per-product ledger
-        # still must balance whenever no order of that product is in flight, so check after
-        # the run and check stock >= 0 throughout.
-        for pid in products:
-            stock = shop.stock(pid)
+    def balanced() -> None:
+        for pid, (stock, live) in ledger.snapshot(products).items():
             assert stock >= 0, f"product {pid} stock {stock}"
+            assert stock + live == HOT_STOCK, (
+                f"product {pid}: stock {stock} + live units {live} != initial {HOT_STOCK}")
 
-    loadgate.invariant("stock never negative", ledger, interval=0.5)
+    loadgate.invariant("ledger balances and stock >= 0", balanced, interval=0.25)
     result = loadgate.run(hot_shoppers_of(products))
     assert result.status_counts("POST /orders/").get(409, 0) > 0, "stock never ran out"
     for pid in products:
