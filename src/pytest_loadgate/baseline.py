@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+import random
 import statistics
 import time
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,9 @@ from pytest_loadgate.spec import REGRESSION_METRICS
 __all__ = ["REGRESSION_METRICS", "Baseline", "BaselineStore", "compare", "fingerprint"]
 
 MAX_RUNS = 5
+#: Scopes whose baseline median has fewer requests are not compared: a p95 of 15 samples is
+#: their maximum, and a 30% rps margin needs about 1/sqrt(n) < 0.1.
+MIN_BASELINE_REQUESTS = 200
 DEFAULT_MAX_AGE_DAYS = 30.0
 BASELINE_FORMAT = 1
 
@@ -42,6 +46,14 @@ def figures_of(total: EndpointStats, endpoints: Mapping[str, EndpointStats]
                 "requests": float(stats.requests)}
     out = {TOTAL_SCOPE: row(total)}
     out.update({name: row(stats) for name, stats in endpoints.items()})
+    # An endpoint's p50 relative to the other endpoints' median p50 in the same run: machine
+    # contention slows every endpoint together and cancels out; one endpoint's regression shows.
+    p50s = {name: stats.p50_ms for name, stats in endpoints.items()
+            if stats.requests >= MIN_BASELINE_REQUESTS and stats.p50_ms == stats.p50_ms}
+    for name, p50 in p50s.items():
+        others = [v for n, v in p50s.items() if n != name]
+        if others and statistics.median(others) > 0:
+            out[name]["p50_rel"] = p50 / statistics.median(others)
     return out
 
 
@@ -63,15 +75,21 @@ def _version(dist: str) -> str:
 
 
 def wait_model(user_classes: Sequence[Any]) -> str:
-    """A description of the users' wait times (mean of sampled waits, or the function name)."""
+    """A description of the users' wait times: the mean of sampled waits (with a fixed seed,
+    so the same model always reads the same), or the wait function's name."""
     parts = []
-    for cls in user_classes:
-        wait = getattr(cls, "wait_time", None)
-        try:
-            mean = statistics.fmean(float(wait(None)) for _ in range(200))  # type: ignore[misc]
-            parts.append(f"{cls.__name__}:mean {mean * 1000:.0f}ms")
-        except Exception:
-            parts.append(f"{cls.__name__}:{getattr(wait, '__qualname__', repr(wait))}")
+    state = random.getstate()
+    try:
+        for cls in user_classes:
+            wait = getattr(cls, "wait_time", None)
+            random.seed(f"loadgate-wait:{cls.__name__}")
+            try:
+                mean = statistics.fmean(float(wait(None)) for _ in range(200))  # type: ignore[misc]
+                parts.append(f"{cls.__name__}:mean {mean * 1000:.0f}ms")
+            except Exception:
+                parts.append(f"{cls.__name__}:{getattr(wait, '__qualname__', repr(wait))}")
+    finally:
+        random.setstate(state)
     return ", ".join(parts)
 
 
@@ -167,10 +185,20 @@ class BaselineStore:
 
 
 def compare(baseline: Baseline, figures: Mapping[str, Mapping[str, float]],
-            rules: Mapping[str, float]) -> list[Check]:
-    """Regression checks of ``figures`` against the baseline median, per scope and metric."""
+            rules: Mapping[str, float], notes: list[str] | None = None) -> list[Check]:
+    """Regression checks of ``figures`` against the baseline median, per scope and metric.
+
+    Scopes with fewer than ``MIN_BASELINE_REQUESTS`` requests (baseline median) are skipped,
+    with a line in ``notes``.
+    """
     checks = []
     for scope in baseline.scopes():
+        requests = baseline.median(scope, "requests")
+        if requests is not None and requests < MIN_BASELINE_REQUESTS:
+            if notes is not None:
+                notes.append(f"{scope}: not compared with the baseline (only {requests:.0f}"
+                             f" requests; at least {MIN_BASELINE_REQUESTS} are needed)")
+            continue
         for metric, allowed in rules.items():
             reference = baseline.median(scope, metric)
             if reference is None:

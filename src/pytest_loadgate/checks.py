@@ -32,6 +32,8 @@ class Check:
         if self.baseline is None:
             return self.threshold
         base = self.threshold.split(" ", 1)[0]
+        if base == "p50_rel":
+            return "ratio"
         return base if base in ("rps", "error_rate") else f"{base}_ms"
 
     @property
@@ -81,6 +83,8 @@ def format_value(threshold: str, value: float | None) -> str:
         return f"{value:.1f}/s"
     if threshold.endswith("_mb"):
         return f"{value:.1f} MB"
+    if threshold == "ratio":
+        return f"{value:.2f}×"
     return f"{value:.1f} ms" if value >= 1 else f"{value:g} ms"
 
 

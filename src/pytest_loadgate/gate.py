@@ -31,6 +31,11 @@ class LoadFailure(AssertionError):
 
 
 def saturation_note(result: LoadResult) -> str:
+    if not result.generator_saturated:
+        return (f"UNRELIABLE MEASUREMENT: the machine was busy: some task waited for a CPU"
+                f" {(result.machine_stall or 0) * 100:.0f}% of the verdict window (Linux CPU"
+                " pressure), so latencies include waiting for a core, not only the server's"
+                " work; run load tests on a machine without other jobs")
     gen = result.generator_resources or {}
     lag = gen.get("loop_lag_p50_ms")
     lag_text = f" and its event loop woke up {lag:.0f} ms late (median)" if lag is not None else ""
@@ -46,7 +51,7 @@ def explain(result: LoadResult) -> str:
     lo, hi = result.window_s
     head = (f"load test failed: {len(failed)} of {len(result.checks)} checks failed"
             if failed else "load test failed")
-    lines = [saturation_note(result)] if result.generator_saturated else []
+    lines = [saturation_note(result)] if result.unreliable else []
     lines += [f"{head} (mode={result.spec.mode}, users={result.spec.users},"
              f" window {lo:.1f}-{hi:.1f}s, {result.total.requests} requests,"
              f" host {result.host})"]
@@ -169,7 +174,7 @@ class LoadGate:
         self._report(run_id, run, result, summary_row)
         if result.interrupted:
             raise KeyboardInterrupt(f"load run interrupted; partial report: {result.report_path}")
-        if result.generator_saturated:
+        if result.unreliable:
             if result.passed:
                 warnings.warn(LoadgateWarning(
                     f"{attempt_id}: passed although {saturation_note(result)}"), stacklevel=2)
@@ -249,11 +254,15 @@ class BaselineJudge:
             return
         result.notes.extend(self.existing.warnings(self.fingerprint, self.max_age_days))
         result.checks.extend(compare(self.existing, figures_of(result.total, result.endpoints),
-                                     rules))
+                                     rules, result.notes))
 
     def record(self, result: LoadResult) -> None:
         """Store the run when the policy says so; never overwrite without ``accept``."""
         if self.mode not in ("add", "accept") or result.interrupted or result.problems:
+            return
+        if result.machine_busy:
+            result.notes.append("not added to the baseline: the machine was busy during the"
+                                " run (CPU pressure), so its figures are not a fair reference")
             return
         if self.mode == "add":
             if not result.passed:

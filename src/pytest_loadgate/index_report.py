@@ -83,6 +83,10 @@ def _extras(row: dict[str, Any]) -> str:
     if row.get("generator_cpu_avg") is not None:
         saturated = " — SATURATED" if row.get("generator_saturated") else ""
         parts.append(f"<li>load generator: CPU avg {row['generator_cpu_avg']:.0f}%{saturated}</li>")
+    if row.get("machine_stall") is not None:
+        busy = " — BUSY" if row["machine_stall"] > 0.30 else ""
+        parts.append(f"<li>machine: some task waited for a CPU {row['machine_stall'] * 100:.0f}%"
+                     f" of the window{busy}</li>")
     for w in row.get("watched", []):
         body = html.escape(str(w.get("last_body"))[:300])
         parts.append(f"<li>{html.escape(w['url'])}: last {w.get('last_status')},"

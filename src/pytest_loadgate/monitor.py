@@ -113,3 +113,31 @@ class WatchedUrl:
         return {"url": self.url, "polls": self.polls, "failures": self.failures,
                 "last_status": self.last_status, "last_body": self.last_body,
                 "last_error": self.last_error}
+
+
+PRESSURE_PATH = "/proc/pressure/cpu"
+#: Above this share of the window with some task waiting for a CPU, the machine was too busy
+#: (other jobs) for latencies to speak about the server.
+MACHINE_BUSY_STALL = 0.30
+
+
+def cpu_stall_total_us(path: str = PRESSURE_PATH) -> int | None:
+    """Linux pressure-stall total: microseconds some task waited for a CPU; None if unknown."""
+    try:
+        with open(path) as fh:
+            for line in fh:
+                if line.startswith("some "):
+                    return int(line.rsplit("total=", 1)[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def stall_share(samples: list[tuple[float, int]], start_s: float, end_s: float) -> float | None:
+    """Share of ``[start_s, end_s]`` in which some task waited for a CPU (from pressure
+    samples ``(at_s, total_us)``)."""
+    inside = [s for s in samples if start_s - 1.0 <= s[0] <= end_s + 1.0]
+    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return None
+    (t0, v0), (t1, v1) = inside[0], inside[-1]
+    return max(0.0, min(1.0, (v1 - v0) / 1e6 / (t1 - t0)))

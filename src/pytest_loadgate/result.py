@@ -46,6 +46,8 @@ class LoadResult:
     server_resources: dict[str, float] | None = None
     generator_resources: dict[str, float] | None = None
     generator_saturated: bool = False
+    #: Share of the verdict window in which some task on the machine waited for a CPU.
+    machine_stall: float | None = None
     watched: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     #: Per-second ``start_s``, ``requests``, ``rps``, ``p95_ms``, ``failures`` of the whole run.
@@ -55,6 +57,18 @@ class LoadResult:
     #: Every attempt of a confirmed run (``confirm=N``), oldest first.
     attempts: list[dict[str, Any]] = field(default_factory=list)
     baseline_path: Path | None = None
+
+    @property
+    def machine_busy(self) -> bool:
+        """True when other work on the machine competed for CPU through much of the window."""
+        from pytest_loadgate.monitor import MACHINE_BUSY_STALL
+
+        return self.machine_stall is not None and self.machine_stall > MACHINE_BUSY_STALL
+
+    @property
+    def unreliable(self) -> bool:
+        """The figures measure the load generator or the machine, not the server."""
+        return self.generator_saturated or self.machine_busy
 
     def endpoint(self, name: str) -> EndpointStats:
         """Figures of ``"METHOD name"``; ``KeyError`` listing the known names when absent."""

@@ -31,6 +31,8 @@ from pytest_loadgate.monitor import (
     URL_POLL_INTERVAL_SEC,
     ProcessMonitor,
     WatchedUrl,
+    cpu_stall_total_us,
+    stall_share,
 )
 from pytest_loadgate.progress import ProgressPrinter, Snapshot
 from pytest_loadgate.race import RaceGate, race_user_class
@@ -135,6 +137,7 @@ class LoadRun:
         self.generator_monitor: ProcessMonitor | None = None
         self.worker_monitors: list[ProcessMonitor] = []
         self.loop_lag: list[tuple[float, float]] = []  # (at_s, lag_ms) of this process
+        self.pressure: list[tuple[float, int]] = []  # (at_s, CPU stall total in us)
         self.environment.events.request.add_listener(self.recorder.on_request)
         self.spawned_at: float | None = None
         self.environment.events.spawning_complete.add_listener(self._on_spawned)
@@ -220,6 +223,9 @@ class LoadRun:
             for monitor in (self.server_monitor, self.generator_monitor, *self.worker_monitors):
                 if monitor is not None:
                     monitor.sample(now)
+            stall = cpu_stall_total_us()
+            if stall is not None:
+                self.pressure.append((now, stall))
 
     def _watch_loop_lag(self) -> None:
         """How late a short sleep wakes up: a busy or CPU-starved generator wakes up late."""
@@ -410,6 +416,8 @@ class LoadRun:
             worker_count=self.workers.total,
             server_resources=server, generator_resources=generator,
             generator_saturated=generator_saturated(generator),
+            machine_stall=(None if (share := stall_share(self.pressure, start, stop)) is None
+                           else round(share, 3)),
             watched=[w.as_dict() for w in self.watched], steps=self._step_stats(end),
             timeline=self._timeline(end),
             resource_samples={

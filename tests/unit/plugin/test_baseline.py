@@ -102,3 +102,65 @@ def test_bad_regression_rules_error(bad: dict) -> None:
 
     with pytest.raises(LoadgateConfigError, match="max_regression"):
         build_spec("perf", {"run_time": "10s", "max_regression": bad}, "m")
+
+
+def test_wait_model_is_the_same_every_time_and_leaves_random_alone() -> None:
+    import random
+
+    from locust import HttpUser, between
+
+    from pytest_loadgate.baseline import wait_model
+
+    class Shopper(HttpUser):
+        wait_time = between(0.05, 0.1)
+
+    random.seed(7)
+    expected_next = random.random()
+    random.seed(7)
+    first = wait_model([Shopper])
+    assert random.random() == expected_next  # the caller's random stream is untouched
+    assert all(wait_model([Shopper]) == first for _ in range(5))
+
+
+def test_scopes_with_few_requests_are_not_compared() -> None:
+    base = baseline_of(figures(10.0, 500))
+    base.runs[0]["figures"]["GET /rare"]["requests"] = 15
+    notes: list[str] = []
+    checks = compare(base, figures(10.0, 500, slow_endpoint_p95=99.0), RULES, notes)
+    assert "GET /rare" not in {c.scope for c in checks}
+    assert notes == ["GET /rare: not compared with the baseline (only 15 requests; at least"
+                     " 200 are needed)"]
+
+
+def test_relative_p50_sees_one_endpoint_slow_down_but_not_the_whole_machine() -> None:
+    from pytest_loadgate.baseline import figures_of
+    from pytest_loadgate.metrics import summarize
+    from pytest_loadgate.samples import EndpointSamples
+
+    def run(latency_ms: dict[str, float]) -> dict:
+        parts = {}
+        for name, ms in latency_ms.items():
+            part = EndpointSamples()
+            for i in range(300):
+                part.append(i * 0.01, ms, 200, False)
+            parts[name] = summarize(name, [part], 0.0, 10.0, 10.0)
+        total = summarize("Aggregated", [], 0.0, 10.0, 10.0)
+        return figures_of(total, parts)
+
+    normal = run({"GET /a": 10.0, "GET /b": 12.0, "GET /c": 8.0})
+    base = baseline_of(normal)
+    rules = {"p50_rel": 0.2}
+    contended = run({"GET /a": 25.0, "GET /b": 30.0, "GET /c": 20.0})  # everything 2.5x slower
+    assert all(c.passed for c in compare(base, contended, rules))
+    one_slow = run({"GET /a": 20.0, "GET /b": 12.0, "GET /c": 8.0})
+    failed = [c for c in compare(base, one_slow, rules) if not c.passed]
+    assert [c.scope for c in failed] == ["GET /a"]
+    assert failed[0].describe().startswith("GET /a p50_rel 2.00× baseline")
+
+
+def test_cpu_pressure_share_of_the_window() -> None:
+    from pytest_loadgate.monitor import stall_share
+
+    samples = [(float(t), t * 400_000) for t in range(0, 11)]  # 0.4 s stalled per second
+    assert stall_share(samples, 2.0, 8.0) == pytest.approx(0.4)
+    assert stall_share(samples[:1], 0.0, 10.0) is None
