@@ -185,19 +185,20 @@ class BaselineStore:
 
 
 def compare(baseline: Baseline, figures: Mapping[str, Mapping[str, float]],
-            rules: Mapping[str, float], notes: list[str] | None = None) -> list[Check]:
+            rules: Mapping[str, float], notes: list[str] | None = None,
+            min_requests: int = MIN_BASELINE_REQUESTS) -> list[Check]:
     """Regression checks of ``figures`` against the baseline median, per scope and metric.
 
-    Scopes with fewer than ``MIN_BASELINE_REQUESTS`` requests (baseline median) are skipped,
-    with a line in ``notes``.
+    Scopes with fewer than ``min_requests`` requests (baseline median) are skipped, with a line
+    in ``notes``.
     """
     checks = []
     for scope in baseline.scopes():
         requests = baseline.median(scope, "requests")
-        if requests is not None and requests < MIN_BASELINE_REQUESTS:
+        if requests is not None and requests < min_requests:
             if notes is not None:
                 notes.append(f"{scope}: not compared with the baseline (only {requests:.0f}"
-                             f" requests; at least {MIN_BASELINE_REQUESTS} are needed)")
+                             f" requests; at least {min_requests} are needed)")
             continue
         for metric, allowed in rules.items():
             reference = baseline.median(scope, metric)

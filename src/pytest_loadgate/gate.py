@@ -234,6 +234,7 @@ class BaselineJudge:
                  user_classes: tuple[Any, ...], host: str) -> None:
         self.mode = settings.baseline_mode
         self.max_age_days = settings.baseline_max_age_days
+        self.min_requests = settings.baseline_min_requests
         self.store = BaselineStore(settings.baseline_dir)
         self.run_id = run_id
         self.spec = spec
@@ -254,7 +255,7 @@ class BaselineJudge:
             return
         result.notes.extend(self.existing.warnings(self.fingerprint, self.max_age_days))
         result.checks.extend(compare(self.existing, figures_of(result.total, result.endpoints),
-                                     rules, result.notes))
+                                     rules, result.notes, self.min_requests))
 
     def record(self, result: LoadResult) -> None:
         """Store the run when the policy says so; never overwrite without ``accept``."""

@@ -58,6 +58,8 @@ INI_ONLY: list[tuple[str, str, str]] = [
      "command that starts your server instead of uvicorn; {port} and {python} are filled in", ""),
     ("loadgate_health_path", "readiness URL path polled until it answers 2xx", DEFAULT_HEALTH_PATH),
     ("loadgate_baseline_max_age_days", "warn when the baseline is older than this", "30"),
+    ("loadgate_baseline_min_requests",
+     "scopes with fewer requests in the baseline are not compared (default 200)", "200"),
     ("loadgate_watch_paths",
      "space-separated paths polled every 2 s during runs; last answers go in the report", ""),
 ]
@@ -83,6 +85,7 @@ class Settings:
     baseline_mode: str = "compare"
     baseline_dir: Path = Path(".loadgate/baselines")
     baseline_max_age_days: float = 30.0
+    baseline_min_requests: int = 200
     confirm: int = 0
     calibrate: int = 0
 
@@ -209,6 +212,8 @@ def load_settings(config: Any) -> Settings:
         baseline_dir=_dir(config, "loadgate_baseline_dir", ".loadgate/baselines"),
         baseline_max_age_days=_positive(config.getini("loadgate_baseline_max_age_days"),
                                         "ini loadgate_baseline_max_age_days"),
+        baseline_min_requests=int(_positive(config.getini("loadgate_baseline_min_requests"),
+                                            "ini loadgate_baseline_min_requests")),
         confirm=_bounded_count(config, "loadgate_confirm", 10),
         calibrate=_bounded_count(config, "loadgate_calibrate", 100),
     )

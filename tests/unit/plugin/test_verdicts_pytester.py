@@ -17,6 +17,13 @@ BASELINE_TEST = """
 
 def test_baseline_add_compare_and_accept(project: pytest.Pytester, run,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tiny runs: compare scopes from 5 requests on (the default 200 suits real runs).
+    project.makeini("""
+        [pytest]
+        loadgate_app = target_app:app
+        loadgate_progress = off
+        loadgate_baseline_min_requests = 5
+    """)
     project.makepyfile(test_base=BASELINE_TEST.replace("EXTRA", "users=2"))
     monkeypatch.setenv("SLOW_MS", "100")
     first = run("--loadgate-baseline=add")  # nothing to compare with yet: says so, then stores
