@@ -7,7 +7,7 @@ import inspect
 import itertools
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +105,6 @@ class LoadRun:
     def __init__(self, spec: LoadSpec, target: Target, user_classes: Sequence[Any], *,
                  invariants: Sequence[Invariant] = (),
                  progress: ProgressPrinter | None = None,
-                 on_tick: Callable[[float], None] | None = None,
                  watch_paths: Sequence[str] = (),
                  shape: LoadTestShape | None = None,
                  workers: WorkerPlan | None = None,
@@ -114,7 +113,6 @@ class LoadRun:
         self.target = target
         self.invariants = list(invariants)
         self.progress = progress
-        self.on_tick = on_tick
         self.gate = RaceGate() if spec.mode == "race" else None
         self.workers = workers or WorkerPlan()
         self.log_dir = log_dir or Path("reports")
@@ -323,8 +321,6 @@ class LoadRun:
                             next_progress = now + self.progress.interval_s
                         else:
                             next_progress = now + 1.0
-                    if self.on_tick:
-                        self.on_tick(now)
                     gevent.sleep(WATCH_INTERVAL_SEC)
                 if (self.gate is not None and self.gate.finished < self.spec.users
                         and not self.problems and not self.aborted):
