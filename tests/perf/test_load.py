@@ -43,6 +43,7 @@ def test_stress(loadgate, shop) -> None:
 
 #: Light load after stress must be back near its earlier level within this many seconds.
 RECOVERY_LIMIT_S = 3
+SETTLED_SHARE = 0.8
 
 
 @pytest.mark.perf(users=10, spawn_rate=10, run_time="6s", warmup="1s",
@@ -53,9 +54,17 @@ def test_recovery_after_stress(loadgate, shop) -> None:
     loadgate.run(Shopper, Admin, users=200, spawn_rate=50, run_time="12s", warmup="4s")
     after = loadgate.run(Shopper, run_time="10s", warmup=0)
     bound_ms = max(2 * before.total.p95_ms, before.total.p95_ms + 10)
-    seconds = [p for p in after.timeline if p["requests"]]
-    recovered_at = next((i for i in range(len(seconds))
-                         if all(p["p95_ms"] <= bound_ms for p in seconds[i:])), None)
+    # Whole seconds only (the last bin is cut short by the stop); "settled" means at least
+    # SETTLED_SHARE of the seconds from then on are back under the bound, so one stray spike
+    # on a shared box does not count as "not recovered", while a shop that stays slow does.
+    seconds = [p for p in after.timeline[:-1] if p["requests"]]
+
+    def settled(i: int) -> bool:
+        rest = seconds[i:]
+        return len(rest) >= 3 and sum(p["p95_ms"] <= bound_ms for p in rest) >= (
+            SETTLED_SHARE * len(rest))
+
+    recovered_at = next((i for i in range(len(seconds)) if settled(i)), None)
     assert recovered_at is not None and recovered_at <= RECOVERY_LIMIT_S, (
         f"p95 per second after stress {[p['p95_ms'] for p in seconds]} did not settle under"
         f" {bound_ms:.1f} ms (2x light-load p95 {before.total.p95_ms} ms) within"
