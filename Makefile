@@ -28,7 +28,7 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || { echo "PostgreSQL binaries still missing" >&2; exit 1; }
 
 ## demo: boot the demo shop and gate it with a quick load run (smoke + last-item race)
-demo: $(STAMP)
+demo: $(STAMP) postgres
 	$(BIN)/python -m pytest tests/perf/test_smoke.py tests/perf/test_race.py::test_last_item_race -p no:cacheprovider -v $(PYTEST_ARGS)
 
 ## test: the whole suite: unit tests spread over 2 workers, then the load scenarios on their own
