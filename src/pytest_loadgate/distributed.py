@@ -29,6 +29,7 @@ from pytest_loadgate.protocol import (
 )
 from pytest_loadgate.race import RaceGate
 from pytest_loadgate.samples import SampleRecorder
+from pytest_loadgate.server import die_with_parent
 
 WORKER_LOG_TAIL_LINES = 30
 
@@ -52,7 +53,7 @@ class LocalWorker:
                 [sys.executable, "-m", "pytest_loadgate.worker", "--master-host", "127.0.0.1",
                  "--master-port", str(master_port)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=die_with_parent)
 
     def death_notice(self) -> str | None:
         code = self.proc.poll()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -22,8 +24,19 @@ if TYPE_CHECKING:
     from pytest_loadgate.settings import Settings
 
 LOG_TAIL_LINES = 40
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 READY_POLL_INTERVAL_SEC = 0.1
 STOP_TIMEOUT_SEC = 10.0
+
+
+def die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when pytest dies, even by SIGKILL (Linux), so no
+    server outlives a killed test run. A no-op where prctl is unavailable."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -92,6 +105,7 @@ class ServerProcess:
             self._proc = subprocess.Popen(
                 self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self._env, cwd=self._cwd, start_new_session=True,
+                preexec_fn=die_with_parent,
             )
 
     def exit_code(self) -> int | None:

@@ -9,6 +9,10 @@ import os
 
 STATE = {"stock": int(os.environ.get("STOCK", "5")), "log": []}
 
+if os.environ.get("TARGET_APP_PIDFILE"):  # lets a test find the server process
+    with open(os.environ["TARGET_APP_PIDFILE"], "w") as fh:
+        fh.write(str(os.getpid()))
+
 
 async def _send(send, status, body=b"ok", ctype=b"text/plain"):
     await send({"type": "http.response.start", "status": status,

@@ -246,3 +246,31 @@ def test_saturated_but_passing_run_passes_with_a_warning(project: pytest.Pyteste
     result = run()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*LoadgateWarning*passed although UNRELIABLE MEASUREMENT*"])
+
+
+def test_a_killed_pytest_leaves_no_server_behind(project: pytest.Pytester,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import psutil
+
+    pidfile = project.path / "server.pid"
+    monkeypatch.setenv("TARGET_APP_PIDFILE", str(pidfile))
+    project.makepyfile(test_long="""
+        import pytest, users
+
+        @pytest.mark.perf(users=2, run_time='120s')
+        def test_long(loadgate):
+            loadgate.run(users.Fast)
+    """)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+         "--loadgate-progress=on"],
+        cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "loadgate [perf]" in line:
+            break
+    server = psutil.Process(int(pidfile.read_text()))
+    proc.kill()  # SIGKILL: no teardown runs in pytest
+    proc.wait(30)
+    server.wait(10)  # raises psutil.TimeoutExpired if the server outlived pytest
+    assert not psutil.pid_exists(server.pid) or server.status() == psutil.STATUS_ZOMBIE
