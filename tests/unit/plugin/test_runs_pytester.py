@@ -163,7 +163,10 @@ def test_warmup_is_left_out_of_the_window(project: pytest.Pytester, run) -> None
     run().assert_outcomes(passed=1)
 
 
-def test_ctrl_c_stops_the_run_and_writes_the_report(project: pytest.Pytester) -> None:
+def start_long_run(project: pytest.Pytester, *,
+                   until_requests: bool) -> subprocess.Popen[str]:
+    """Start pytest on a 120 s load test; return once its progress line shows the run under
+    way (with ``until_requests``, once requests are flowing)."""
     project.makepyfile(test_long="""
         import pytest, users
 
@@ -176,10 +179,14 @@ def test_ctrl_c_stops_the_run_and_writes_the_report(project: pytest.Pytester) ->
          "--loadgate-progress=on"],
         cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
-    # Wait until the progress line shows requests flowing, then interrupt the run.
     for line in proc.stdout:
-        if "loadgate [perf]" in line and "requests=0 " not in line:
+        if "loadgate [perf]" in line and not (until_requests and "requests=0 " in line):
             break
+    return proc
+
+
+def test_ctrl_c_stops_the_run_and_writes_the_report(project: pytest.Pytester) -> None:
+    proc = start_long_run(project, until_requests=True)
     proc.send_signal(signal.SIGINT)
     output = proc.communicate(timeout=60)[0]
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
@@ -254,21 +261,7 @@ def test_a_killed_pytest_leaves_no_server_behind(project: pytest.Pytester,
 
     pidfile = project.path / "server.pid"
     monkeypatch.setenv("TARGET_APP_PIDFILE", str(pidfile))
-    project.makepyfile(test_long="""
-        import pytest, users
-
-        @pytest.mark.perf(users=2, run_time='120s')
-        def test_long(loadgate):
-            loadgate.run(users.Fast)
-    """)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-         "--loadgate-progress=on"],
-        cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "loadgate [perf]" in line:
-            break
+    proc = start_long_run(project, until_requests=False)
     server = psutil.Process(int(pidfile.read_text()))
     proc.kill()  # SIGKILL: no teardown runs in pytest
     proc.wait(30)
