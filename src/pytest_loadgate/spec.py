@@ -75,10 +75,13 @@ class LoadSpec:
     max_regression: Mapping[str, float] = field(default_factory=dict)
     #: Re-run a breaching run up to this many times; fail only if every attempt breaches.
     confirm: int = 0
+    #: The arguments the spec was built from: overrides merge over these, so defaults that
+    #: depend on other arguments (spawn_rate, warmup) are derived again.
+    given: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def with_overrides(self, overrides: Mapping[str, Any], where: str) -> LoadSpec:
         """Return a new spec with ``overrides`` (validated, naming ``where``) applied."""
-        merged = {**self.as_kwargs(), **overrides}
+        merged = {**(self.given or self.as_kwargs()), **overrides}
         return build_spec(self.mode, merged, where=where)
 
     def as_kwargs(self) -> dict[str, Any]:
@@ -255,6 +258,7 @@ def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
         endpoints=endpoints,
         max_regression=regression,
         confirm=confirm,
+        given=dict(kwargs),
     )
 
 

@@ -105,3 +105,11 @@ def test_default_warmup_leaves_out_the_first_seconds_after_ramp_up() -> None:
     short = build_spec("perf", {"users": 4, "spawn_rate": 4, "run_time": "2.75s"}, "m")
     assert short.warmup_s == 0.25 * (2.75 - 0.75)
     assert build_spec("perf", {"run_time": "30s", "warmup": 0}, "m").warmup_s == 0.0
+
+
+def test_overrides_rederive_defaults_that_depend_on_other_arguments() -> None:
+    spec = build_spec("perf", {"users": 10, "run_time": "30s"}, "m")
+    assert (spec.spawn_rate, spec.warmup_s) == (10.0, 3.0)
+    shorter = spec.with_overrides({"users": 4, "run_time": "2s"}, "run()")
+    assert shorter.spawn_rate == 4.0  # all at once again, not the marker's old 10/s
+    assert shorter.warmup_s == 0.25 * (2 - 0.75)  # not the 3 s of the 30 s run
