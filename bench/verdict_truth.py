@@ -102,6 +102,9 @@ class TestRun:
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: ``max_regression`` as applied (metric -> allowed), read from the checks.
     rules: dict[str, float] = field(default_factory=dict)
+    #: The plugin marked the run UNRELIABLE (saturated generator, busy machine, short pace).
+    unreliable: bool = False
+    unreliable_reasons: list[str] = field(default_factory=list)
 
     @property
     def fixed_flag(self) -> bool:
@@ -180,7 +183,9 @@ def parse_report(doc: Mapping[str, Any]) -> TestRun:
         generator_saturated=bool(doc.get("generator_saturated")),
         notes=[str(n) for n in doc.get("notes") or []],
         problems=[str(p) for p in doc.get("problems") or []],
-        ratios=ratios, figures=figures, rules=rules)
+        ratios=ratios, figures=figures, rules=rules,
+        unreliable=bool(doc.get("unreliable", doc.get("generator_saturated"))),
+        unreliable_reasons=[str(r) for r in doc.get("unreliable_reasons") or []])
 
 
 def read_reports(report_dir: Path, selection: Sequence[str]) -> dict[str, TestRun]:
@@ -259,6 +264,7 @@ def one_run(args: argparse.Namespace, work: Path, phase: str, condition: str, in
     flags = "; ".join(
         f"{t.split('::')[-1]}: {r.verdict}"
         + (f" [{', '.join(r.fixed_failed + r.baseline_failed)}]" if r.verdict_flag else "")
+        + (" UNRELIABLE" if r.unreliable else "")
         for t, r in tests.items())
     psi = "-" if pressure is None else f"{100 * pressure:.0f}%"
     print(f"  {phase:8} {condition:9} #{index:<2} exit {code}  {wall:5.1f} s  load1"
@@ -356,6 +362,7 @@ def analyse(args: argparse.Namespace, baseline_runs: list[PytestRun], trials: li
                 "ratios": {k: [r.ratios.get(k) for r in runs] for k in ratio_keys},
                 "p95_ms": [r.p95_ms for r in runs], "rps": [r.rps for r in runs],
                 "saturated": sum(r.generator_saturated for r in runs),
+                "unreliable": sum(r.unreliable for r in runs),
             }
         unchanged = [p.tests[test] for p in trials if p.condition == "unchanged"]
         figures["tests"][test] = {
@@ -447,7 +454,8 @@ def print_figures(figures: Mapping[str, Any], k_done: int) -> None:
         for c in conds:
             cd = t["conditions"][c]
             print(f"  {c:10} p95 {span(cd['p95_ms']):>24}   rps {span(cd['rps']):>28}"
-                  f"   generator saturated in {cd['saturated']} run(s)")
+                  f"   UNRELIABLE in {cd.get('unreliable', 0)} run(s)"
+                  f" (generator saturated in {cd['saturated']})")
         s, sb = t["spread_unchanged"], t["spread_unchanged_and_baseline"]
 
         def pct(x: float | None) -> str:
@@ -544,8 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load_mean": statistics.fmean(p.load_before for p in all_runs),
         "cores": os.cpu_count(), "stopped_early": stopped_early, "work_dir": str(work),
         "runs": [{**{k: v for k, v in asdict(p).items() if k != "tests"},
-                  "tests": {t: {k: v for k, v in asdict(r).items() if k != "figures"}
-                            for t, r in p.tests.items()}} for p in all_runs],
+                  "tests": {t: asdict(r) for t, r in p.tests.items()}} for p in all_runs],
     })
     print_figures(figures, k_done)
     if args.out:

@@ -14,6 +14,7 @@ from pytest_loadgate.errors import LoadgateConfigError, LoadgateWarning
 from pytest_loadgate.invariants import DEFAULT_INTERVAL_SEC, Invariant
 from pytest_loadgate.locking import exclusive_run, lock_path
 from pytest_loadgate.progress import ProgressPrinter
+from pytest_loadgate.reliability import unreliable_note
 from pytest_loadgate.result import LoadResult
 from pytest_loadgate.server import Target
 from pytest_loadgate.settings import Settings
@@ -30,28 +31,13 @@ class LoadFailure(AssertionError):
     """A run's verdict was negative; the message explains every failed check."""
 
 
-def saturation_note(result: LoadResult) -> str:
-    if not result.generator_saturated:
-        return (f"UNRELIABLE MEASUREMENT: the machine was busy: some task waited for a CPU"
-                f" {(result.machine_stall or 0) * 100:.0f}% of the verdict window (Linux CPU"
-                " pressure), so latencies include waiting for a core, not only the server's"
-                " work; run load tests on a machine without other jobs")
-    gen = result.generator_resources or {}
-    lag = gen.get("loop_lag_p50_ms")
-    lag_text = f" and its event loop woke up {lag:.0f} ms late (median)" if lag is not None else ""
-    return (f"UNRELIABLE MEASUREMENT: the load generator averaged {gen.get('cpu_avg', 0):.0f}%"
-            f" CPU{lag_text} over the verdict window, so latencies include its own queueing and"
-            " throughput is capped by it, not by the server; run fewer users per process"
-            " (--loadgate-workers N) or give the generator its own cores")
-
-
 def explain(result: LoadResult) -> str:
     """The failure message: what failed, the whole check table, invariants, problems, report."""
     failed = result.failed_checks()
     lo, hi = result.window_s
     head = (f"load test failed: {len(failed)} of {len(result.checks)} checks failed"
             if failed else "load test failed")
-    lines = [saturation_note(result)] if result.unreliable else []
+    lines = [unreliable_note(result)] if result.unreliable else []
     lines += [f"{head} (mode={result.spec.mode}, users={result.spec.users},"
              f" window {lo:.1f}-{hi:.1f}s, {result.total.requests} requests,"
              f" host {result.host})"]
@@ -177,9 +163,9 @@ class LoadGate:
         if result.unreliable:
             if result.passed:
                 warnings.warn(LoadgateWarning(
-                    f"{attempt_id}: passed although {saturation_note(result)}"), stacklevel=2)
+                    f"{attempt_id}: passed although {unreliable_note(result)}"), stacklevel=2)
             elif self._settings.unreliable == "skip" and self._skip is not None:
-                self._skip(f"{saturation_note(result)}; report: {result.report_path}")
+                self._skip(f"{unreliable_note(result)}; report: {result.report_path}")
         if not result.passed:
             raise LoadFailure(explain(result))
         return result

@@ -87,6 +87,13 @@ def _extras(row: dict[str, Any]) -> str:
         busy = " — BUSY" if row["machine_stall"] > 0.30 else ""
         parts.append(f"<li>machine: some task waited for a CPU {row['machine_stall'] * 100:.0f}%"
                      f" of the window{busy}</li>")
+    pace = row.get("pace")
+    if pace:
+        parts.append(f"<li>pace: {pace['achieved_rps']:.0f} rps achieved of"
+                     f" {pace['implied_rps']:.0f} implied by waits and response times"
+                     f" ({pace['ratio'] * 100:.0f}%)</li>")
+    for reason in row.get("unreliable_reasons") or []:
+        parts.append(f"<li><strong>UNRELIABLE</strong>: {html.escape(reason)}</li>")
     for w in row.get("watched", []):
         body = html.escape(str(w.get("last_body"))[:300])
         parts.append(f"<li>{html.escape(w['url'])}: last {w.get('last_status')},"

@@ -14,6 +14,7 @@ from typing import Any
 from locust.html import get_html_report
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
+from pytest_loadgate.reliability import unreliable_reasons
 from pytest_loadgate.runner import Run
 
 
@@ -70,6 +71,9 @@ def result_document(test_id: str, run: Run, files: dict[str, Path]) -> dict[str,
         "generator_resources": r.generator_resources,
         "generator_saturated": r.generator_saturated,
         "machine_stall": r.machine_stall,
+        "pace": r.pace,
+        "unreliable": r.unreliable,
+        "unreliable_reasons": unreliable_reasons(r),
         "watched": r.watched,
         "steps": r.steps,
         "timeline": r.timeline,
@@ -119,6 +123,8 @@ def summary_row(test_id: str, run: Run, files: dict[str, Path]) -> dict[str, Any
         "generator_cpu_avg": (r.generator_resources or {}).get("cpu_avg"),
         "generator_saturated": r.generator_saturated,
         "machine_stall": r.machine_stall,
+        "pace": r.pace,
+        "unreliable_reasons": unreliable_reasons(r),
         "steps": r.steps,
         "window_s": list(r.window_s),
         "timeline": [{"t": p["start_s"], "rps": p["rps"], "p95": p["p95_ms"]}

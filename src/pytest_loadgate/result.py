@@ -46,6 +46,8 @@ class LoadResult:
     server_resources: dict[str, float] | None = None
     generator_resources: dict[str, float] | None = None
     generator_saturated: bool = False
+    #: Achieved vs implied request rate (see pytest_loadgate.pacing); None when not measured.
+    pace: dict[str, float] | None = None
     #: Share of the verdict window in which some task on the machine waited for a CPU.
     machine_stall: float | None = None
     watched: list[dict[str, Any]] = field(default_factory=list)
@@ -66,9 +68,15 @@ class LoadResult:
         return self.machine_stall is not None and self.machine_stall > MACHINE_BUSY_STALL
 
     @property
+    def pace_short(self) -> bool:
+        """True when the users reached less than ``min_pace`` of the rate their waits imply."""
+        return (self.pace is not None and self.spec.min_pace > 0
+                and self.pace["ratio"] < self.spec.min_pace)
+
+    @property
     def unreliable(self) -> bool:
         """The figures measure the load generator or the machine, not the server."""
-        return self.generator_saturated or self.machine_busy
+        return self.generator_saturated or self.machine_busy or self.pace_short
 
     def endpoint(self, name: str) -> EndpointStats:
         """Figures of ``"METHOD name"``; ``KeyError`` listing the known names when absent."""

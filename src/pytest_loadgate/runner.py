@@ -34,6 +34,7 @@ from pytest_loadgate.monitor import (
     cpu_stall_total_us,
     stall_share,
 )
+from pytest_loadgate.pacing import PaceMeter
 from pytest_loadgate.progress import ProgressPrinter, Snapshot
 from pytest_loadgate.race import RaceGate, race_user_class
 from pytest_loadgate.result import LoadResult
@@ -127,6 +128,7 @@ class LoadRun:
         self.shape = shape
         self.steps: list[tuple[float, int]] = []
         self.recorder = SampleRecorder()
+        self.pace_meter = PaceMeter(self.recorder.now)
         self.environment = Environment(user_classes=classes, events=Events(), host=target.url,
                                        catch_exceptions=True, shape_class=shape)
         self.watched = [WatchedUrl(target.url + (p if p.startswith("/") else "/" + p))
@@ -275,7 +277,10 @@ class LoadRun:
     def execute(self) -> Run:
         """Run the load and return its result (checks evaluated, reports not yet written)."""
         env = self.environment
-        with exact_locust_histograms():
+        # Pace is measured where the users run: in-process perf runs (a race waits on purpose).
+        measure_pace = self.gate is None and not self.workers.total
+        pacing = self.pace_meter.measuring() if measure_pace else contextlib.nullcontext()
+        with exact_locust_histograms(), pacing:
             self.recorder.restart()
             runner = self._create_runner()
             history = gevent.spawn(locust.stats.stats_history, runner)
@@ -313,6 +318,8 @@ class LoadRun:
                     now = self.recorder.now()
                     if self._should_stop(runner, deadline, now):
                         break
+                    if measure_pace:
+                        self.pace_meter.record_users(now, runner.user_count)
                     if now >= next_progress:
                         snap = self._snapshot(runner, now, self.spec.mode)
                         self.history.append(snap)
@@ -412,6 +419,8 @@ class LoadRun:
             worker_count=self.workers.total,
             server_resources=server, generator_resources=generator,
             generator_saturated=generator_saturated(generator),
+            pace=(pace.as_dict() if (pace := self.pace_meter.summary(
+                start, stop, total.requests, total.avg_ms)) else None),
             machine_stall=(None if (share := stall_share(self.pressure, start, stop)) is None
                            else round(share, 3)),
             watched=[w.as_dict() for w in self.watched], steps=self._step_stats(end),

@@ -35,7 +35,7 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("loadgate_worker_timeout", "--loadgate-worker-timeout",
      "seconds to wait for workers to connect (default: 60)"),
     ("loadgate_unreliable", "--loadgate-unreliable",
-     "a breaching run whose load generator was saturated: fail (default, marked UNRELIABLE)"
+     "a breaching UNRELIABLE run (saturated generator, busy machine, short pace): fail (default)"
      " or skip"),
     ("loadgate_baseline", "--loadgate-baseline",
      "baselines: compare (default: check max_regression against stored runs), add (also store"
@@ -48,7 +48,8 @@ OPTIONS: list[tuple[str, str, str]] = [
      "run each selected load test N times unchanged and print the run-to-run spread and"
      " suggested limits (thresholds are reported, not enforced)"),
     ("loadgate_warmup", "--loadgate-warmup",
-     "default warm-up left out of perf verdicts after ramp-up, e.g. 2s (default: 0)"),
+     "default warm-up left out of perf verdicts after ramp-up, e.g. 2s (default: 3s, or a"
+     " quarter of the run after ramp-up if shorter)"),
 ]
 #: ini-only keys: (key, help, default).
 INI_ONLY: list[tuple[str, str, str]] = [

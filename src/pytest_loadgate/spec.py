@@ -19,7 +19,7 @@ ENDPOINT_THRESHOLD_KEYS = (*LATENCY_KEYS, "max_error_rate", "min_rps")
 SERVER_THRESHOLD_KEYS = ("max_rss_growth_mb",)
 THRESHOLD_KEYS = (*ENDPOINT_THRESHOLD_KEYS, *SERVER_THRESHOLD_KEYS)
 LOAD_KEYS = ("users", "spawn_rate", "run_time", "warmup", "abort_on_fail", "abort_grace")
-ALL_KEYS = (*LOAD_KEYS, *THRESHOLD_KEYS, "endpoints", "max_regression", "confirm")
+ALL_KEYS = (*LOAD_KEYS, *THRESHOLD_KEYS, "endpoints", "max_regression", "confirm", "min_pace")
 #: Metrics ``max_regression`` may name (see pytest_loadgate.baseline).
 REGRESSION_METRICS = ("avg", "p50", "p90", "p95", "p99", "max", "rps", "error_rate",
                       "p50_rel")
@@ -34,6 +34,9 @@ DEFAULT_ABORT_GRACE_SEC = 3.0
 #: post-ramp run time if that is shorter.
 DEFAULT_WARMUP_SEC = 3.0
 DEFAULT_WARMUP_SHARE = 0.25
+#: Default ``min_pace``: a run that reached less than half the request rate its users' waits
+#: and response times imply is unreliable (see pytest_loadgate.pacing).
+DEFAULT_MIN_PACE = 0.5
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class LoadSpec:
     max_regression: Mapping[str, float] = field(default_factory=dict)
     #: Re-run a breaching run up to this many times; fail only if every attempt breaches.
     confirm: int = 0
+    #: Below this achieved/implied request rate the run is unreliable (0: not checked).
+    min_pace: float = DEFAULT_MIN_PACE
     #: The arguments the spec was built from: overrides merge over these, so defaults that
     #: depend on other arguments (spawn_rate, warmup) are derived again.
     given: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -101,6 +106,8 @@ class LoadSpec:
             out["max_regression"] = dict(self.max_regression)
         if self.confirm:
             out["confirm"] = self.confirm
+        if self.min_pace != DEFAULT_MIN_PACE:
+            out["min_pace"] = self.min_pace
         return out
 
 
@@ -246,6 +253,11 @@ def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
     confirm = kwargs.get("confirm", 0)
     if isinstance(confirm, bool) or not isinstance(confirm, int) or not 0 <= confirm <= 10:
         raise LoadgateConfigError(f"{where}: confirm={confirm!r} must be an integer 0..10")
+    min_pace = _number("min_pace", kwargs.get("min_pace", DEFAULT_MIN_PACE), where)
+    if not 0.0 <= min_pace < 1.0:
+        raise LoadgateConfigError(
+            f"{where}: min_pace={kwargs.get('min_pace')!r} must be a fraction from 0 (off) to"
+            " below 1 (0.5: the run must reach half the rate its waits imply)")
     return LoadSpec(
         mode=mode,
         users=users,
@@ -258,6 +270,7 @@ def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
         endpoints=endpoints,
         max_regression=regression,
         confirm=confirm,
+        min_pace=min_pace,
         given=dict(kwargs),
     )
 

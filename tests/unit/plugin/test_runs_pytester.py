@@ -255,6 +255,60 @@ def test_saturated_but_passing_run_passes_with_a_warning(project: pytest.Pyteste
     result.stdout.fnmatch_lines(["*LoadgateWarning*passed although UNRELIABLE MEASUREMENT*"])
 
 
+LAGGING = """
+    import json
+    import gevent
+    import pytest
+    from locust import FastHttpUser, constant, task
+
+    class Dawdler(FastHttpUser):
+        wait_time = constant(0.01)
+
+        @task
+        def dawdle(self):
+            self.client.get("/")
+            gevent.sleep(0.1)  # a pause outside wait_time: the asked-for pace is not kept
+
+    @pytest.mark.perf(users=4, run_time='3s', warmup=1, min_rps=100000, {kwargs})
+    def test_lagging(loadgate):
+        loadgate.run(Dawdler)
+"""
+
+
+def test_users_short_of_their_implied_rate_are_reported_as_unreliable(
+        project: pytest.Pytester, run) -> None:
+    project.makepyfile(test_lag=LAGGING.format(kwargs=""))
+    result = run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*UNRELIABLE MEASUREMENT: the users reached * rps, *% of the"
+                                 " * rps their waits and response times imply*"])
+    doc = json.loads(next((project.path / "reports").glob("*test_lagging.json")).read_text())
+    assert doc["unreliable"] is True
+    assert doc["pace"]["ratio"] < 0.5
+    assert doc["pace"]["implied_rps"] > 2 * doc["pace"]["achieved_rps"]
+
+
+def test_min_pace_zero_turns_the_pace_check_off(project: pytest.Pytester, run) -> None:
+    project.makepyfile(test_lag=LAGGING.format(kwargs="min_pace=0"))
+    result = run()
+    result.assert_outcomes(failed=1)
+    assert "UNRELIABLE" not in result.stdout.str()
+
+
+def test_a_run_that_keeps_its_pace_is_reliable(project: pytest.Pytester, run) -> None:
+    project.makepyfile(test_pace="""
+        import pytest, users
+
+        @pytest.mark.perf(users=2, run_time='3s', warmup=1)
+        def test_pace(loadgate):
+            result = loadgate.run(users.Fast)
+            assert result.pace["ratio"] > 0.5 and not result.unreliable
+            # Waits dominate: 2 users with 10 ms waits and sub-ms answers.
+            assert result.pace["wait_s"] > result.pace["request_s"]
+    """)
+    run().assert_outcomes(passed=1)
+
+
 def test_a_killed_pytest_leaves_no_server_behind(project: pytest.Pytester,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import psutil

@@ -113,3 +113,15 @@ def test_overrides_rederive_defaults_that_depend_on_other_arguments() -> None:
     shorter = spec.with_overrides({"users": 4, "run_time": "2s"}, "run()")
     assert shorter.spawn_rate == 4.0  # all at once again, not the marker's old 10/s
     assert shorter.warmup_s == 0.25 * (2 - 0.75)  # not the 3 s of the 30 s run
+
+
+@pytest.mark.parametrize("value", [-0.1, 1, 1.5, "half", True])
+def test_bad_min_pace_names_argument_and_value(value: object) -> None:
+    with pytest.raises(LoadgateConfigError, match=rf"min_pace={value!r}"):
+        build_spec("perf", {"min_pace": value}, where="marker")
+
+
+def test_min_pace_defaults_and_overrides() -> None:
+    assert build_spec("perf", {}, where="m").min_pace == 0.5
+    spec = build_spec("perf", {"min_pace": 0}, where="m")
+    assert spec.min_pace == 0 and spec.as_kwargs()["min_pace"] == 0

@@ -1,0 +1,42 @@
+"""Why a run's figures cannot be trusted: a saturated generator, a busy machine, a short pace."""
+
+from __future__ import annotations
+
+from pytest_loadgate.result import LoadResult
+
+
+def unreliable_reasons(result: LoadResult) -> list[str]:
+    """One sentence per reason the run measured the client or the machine, not the server."""
+    reasons = []
+    if result.generator_saturated:
+        gen = result.generator_resources or {}
+        lag = gen.get("loop_lag_p50_ms")
+        lag_text = f" and its event loop woke up {lag:.0f} ms late (median)" if lag else ""
+        reasons.append(
+            f"the load generator averaged {gen.get('cpu_avg', 0):.0f}% CPU{lag_text} over the"
+            " verdict window, so latencies include its own queueing and throughput is capped"
+            " by it, not by the server; run fewer users per process (--loadgate-workers N) or"
+            " give the generator its own cores")
+    if result.machine_busy:
+        reasons.append(
+            f"the machine was busy: some task waited for a CPU"
+            f" {(result.machine_stall or 0) * 100:.0f}% of the verdict window (Linux CPU"
+            " pressure), so latencies include waiting for a core, not only the server's work;"
+            " run load tests on a machine without other jobs")
+    if result.pace_short and result.pace is not None:
+        pace = result.pace
+        reasons.append(
+            f"the users reached {pace['achieved_rps']:.0f} rps, {pace['ratio'] * 100:.0f}% of"
+            f" the {pace['implied_rps']:.0f} rps their waits and response times imply"
+            f" (min_pace={result.spec.min_pace:g}): of {pace['user_s']:.0f} user-seconds,"
+            f" {pace['request_s']:.0f} went to requests and {pace['wait_s']:.0f} to waits; the"
+            " rest went to task code, sleeps outside wait_time or a late event loop, so the"
+            " load asked for was not applied (min_pace=0 on the marker turns this check off"
+            " for tasks that pause on purpose)")
+    return reasons
+
+
+def unreliable_note(result: LoadResult) -> str:
+    """``UNRELIABLE MEASUREMENT: <reasons>`` (empty when the run is reliable)."""
+    reasons = unreliable_reasons(result)
+    return "UNRELIABLE MEASUREMENT: " + "; and ".join(reasons) if reasons else ""
