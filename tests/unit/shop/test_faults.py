@@ -166,3 +166,22 @@ def test_server_refuses_to_start_with_a_bad_spec(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "DEMO_API_FAULTS part '*:boom=1': unknown key 'boom'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("seconds", [0.0002, 0.0005, 0.003])
+def test_precise_wait_is_not_rounded_away_by_uvloop(seconds: float) -> None:
+    """uvloop's timers tick in whole ms: asyncio.sleep(0.0002) returns at once there."""
+
+    import uvloop
+
+    from demo_api.faults import precise_wait
+
+    async def shortest_of(n: int) -> float:
+        waits = []
+        for _ in range(n):
+            started = time.perf_counter()
+            await precise_wait(seconds)
+            waits.append(time.perf_counter() - started)
+        return min(waits)
+
+    assert uvloop.run(shortest_of(20)) >= seconds
