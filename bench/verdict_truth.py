@@ -105,6 +105,8 @@ class TestRun:
     #: The plugin marked the run UNRELIABLE (saturated generator, busy machine, short pace).
     unreliable: bool = False
     unreliable_reasons: list[str] = field(default_factory=list)
+    #: Share of CPU time the hypervisor stole during the verdict window (None: unknown).
+    steal: float | None = None
 
     @property
     def fixed_flag(self) -> bool:
@@ -185,7 +187,8 @@ def parse_report(doc: Mapping[str, Any]) -> TestRun:
         problems=[str(p) for p in doc.get("problems") or []],
         ratios=ratios, figures=figures, rules=rules,
         unreliable=bool(doc.get("unreliable", doc.get("generator_saturated"))),
-        unreliable_reasons=[str(r) for r in doc.get("unreliable_reasons") or []])
+        unreliable_reasons=[str(r) for r in doc.get("unreliable_reasons") or []],
+        steal=doc.get("machine_steal"))
 
 
 def read_reports(report_dir: Path, selection: Sequence[str]) -> dict[str, TestRun]:
@@ -265,6 +268,7 @@ def one_run(args: argparse.Namespace, work: Path, phase: str, condition: str, in
         f"{t.split('::')[-1]}: {r.verdict}"
         + (f" [{', '.join(r.fixed_failed + r.baseline_failed)}]" if r.verdict_flag else "")
         + (" UNRELIABLE" if r.unreliable else "")
+        + (f" steal {100 * r.steal:.0f}%" if r.steal is not None else "")
         for t, r in tests.items())
     psi = "-" if pressure is None else f"{100 * pressure:.0f}%"
     print(f"  {phase:8} {condition:9} #{index:<2} exit {code}  {wall:5.1f} s  load1"
@@ -356,6 +360,7 @@ def analyse(args: argparse.Namespace, baseline_runs: list[PytestRun], trials: li
                 "verdict": rate([r.verdict_flag for r in runs]),
                 "fixed": rate([r.fixed_flag for r in runs]),
                 "baseline": rate([r.baseline_flag for r in runs]),
+                "baseline_reliable": rate([r.baseline_flag for r in runs if not r.unreliable]),
                 "baseline_median_of_B_offline": rate(what_if),
                 "per_check": {k: rate([k in r.fixed_failed + r.baseline_failed for r in runs])
                               for k in kinds},
@@ -430,6 +435,7 @@ def print_figures(figures: Mapping[str, Any], k_done: int) -> None:
         for key, label in (("verdict", "verdict (any check)"),
                            ("fixed", "fixed thresholds only"),
                            ("baseline", "baseline comparison only"),
+                           ("baseline_reliable", "baseline, runs not marked UNRELIABLE"),
                            ("baseline_median_of_B_offline",
                             "what-if: vs median of all B runs (offline)")):
             print(f"{label:44}" + "".join(f"{fmt_rate(t['conditions'][c][key]):>12}"
@@ -469,7 +475,7 @@ def print_figures(figures: Mapping[str, Any], k_done: int) -> None:
         tag = "B" if run["phase"] == "baseline" else run["condition"]
         cells = "  ".join(f"{t.split('::')[-1]} {r['p95_ms']:6.1f} ms {r['rps']:6.1f}/s"
                           f" {'FLAG' if r['verdict'] != 'passed' else 'ok  '}"
-                          for t, r in run["tests"].items())
+                          f"{run_marks(r)}" for t, r in run["tests"].items())
         stall = run.get("cpu_pressure")
         psi = "  - " if stall is None else f"{100 * stall:3.0f}%"
         print(f"  {tag:9} #{run['index']:<2} load1 {run['load_before']:5.2f} ->"
@@ -481,6 +487,13 @@ def print_figures(figures: Mapping[str, Any], k_done: int) -> None:
           f" {figures['load_mean']:.2f} on {os.cpu_count()} cores")
     if figures.get("stopped_early"):
         print(f"NOTE: {figures['stopped_early']}")
+
+
+def run_marks(test_run: Mapping[str, Any]) -> str:
+    """`` UNRELIABLE`` and `` steal N%`` for a saved run, when they apply."""
+    marks = " UNRELIABLE" if test_run.get("unreliable") else ""
+    steal = test_run.get("steal")
+    return marks + (f" steal {100 * steal:.0f}%" if steal is not None else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -249,7 +249,8 @@ class BaselineJudge:
             return
         if result.machine_busy:
             result.notes.append("not added to the baseline: the machine was busy during the"
-                                " run (CPU pressure), so its figures are not a fair reference")
+                                " run (CPU pressure or hypervisor steal), so its figures are"
+                                " not a fair reference")
             return
         if self.mode == "add":
             if not result.passed:

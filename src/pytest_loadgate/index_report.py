@@ -87,6 +87,9 @@ def _extras(row: dict[str, Any]) -> str:
         busy = " — BUSY" if row["machine_stall"] > 0.30 else ""
         parts.append(f"<li>machine: some task waited for a CPU {row['machine_stall'] * 100:.0f}%"
                      f" of the window{busy}</li>")
+    if row.get("machine_steal") is not None:
+        parts.append(f"<li>hypervisor steal: {row['machine_steal'] * 100:.1f}% of CPU time"
+                     f"{' — BUSY' if row['machine_steal'] > 0.05 else ''}</li>")
     pace = row.get("pace")
     if pace:
         parts.append(f"<li>pace: {pace['achieved_rps']:.0f} rps achieved of"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pytest_loadgate.monitor import MACHINE_BUSY_STEAL
 from pytest_loadgate.result import LoadResult
 
 
@@ -18,11 +19,14 @@ def unreliable_reasons(result: LoadResult) -> list[str]:
             " by it, not by the server; run fewer users per process (--loadgate-workers N) or"
             " give the generator its own cores")
     if result.machine_busy:
+        steal = result.machine_steal or 0.0
+        stolen = (f" and the hypervisor took {steal * 100:.0f}% of the CPU time for other"
+                  " guests (steal)") if steal > MACHINE_BUSY_STEAL else ""
         reasons.append(
             f"the machine was busy: some task waited for a CPU"
             f" {(result.machine_stall or 0) * 100:.0f}% of the verdict window (Linux CPU"
-            " pressure), so latencies include waiting for a core, not only the server's work;"
-            " run load tests on a machine without other jobs")
+            f" pressure){stolen}, so latencies include waiting for a core, not only the"
+            " server's work; run load tests on a machine without other jobs")
     if result.pace_short and result.pace is not None:
         pace = result.pace
         reasons.append(

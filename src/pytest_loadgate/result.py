@@ -50,6 +50,8 @@ class LoadResult:
     pace: dict[str, float] | None = None
     #: Share of the verdict window in which some task on the machine waited for a CPU.
     machine_stall: float | None = None
+    #: Share of all CPU time in the window that the hypervisor gave to other guests (steal).
+    machine_steal: float | None = None
     watched: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     #: Per-second ``start_s``, ``requests``, ``rps``, ``p95_ms``, ``failures`` of the whole run.
@@ -62,10 +64,12 @@ class LoadResult:
 
     @property
     def machine_busy(self) -> bool:
-        """True when other work on the machine competed for CPU through much of the window."""
-        from pytest_loadgate.monitor import MACHINE_BUSY_STALL
+        """True when other work on the machine (or, for a VM, on its host) competed for CPU
+        through much of the window."""
+        from pytest_loadgate.monitor import MACHINE_BUSY_STALL, MACHINE_BUSY_STEAL
 
-        return self.machine_stall is not None and self.machine_stall > MACHINE_BUSY_STALL
+        return ((self.machine_stall is not None and self.machine_stall > MACHINE_BUSY_STALL)
+                or (self.machine_steal is not None and self.machine_steal > MACHINE_BUSY_STEAL))
 
     @property
     def pace_short(self) -> bool:

@@ -32,7 +32,9 @@ from pytest_loadgate.monitor import (
     ProcessMonitor,
     WatchedUrl,
     cpu_stall_total_us,
+    cpu_steal_ticks,
     stall_share,
+    steal_share,
 )
 from pytest_loadgate.pacing import PaceMeter
 from pytest_loadgate.progress import ProgressPrinter, Snapshot
@@ -138,6 +140,7 @@ class LoadRun:
         self.worker_monitors: list[ProcessMonitor] = []
         self.loop_lag: list[tuple[float, float]] = []  # (at_s, lag_ms) of this process
         self.pressure: list[tuple[float, int]] = []  # (at_s, CPU stall total in us)
+        self.steal: list[tuple[float, int, int]] = []  # (at_s, steal ticks, all ticks)
         self.environment.events.request.add_listener(self.recorder.on_request)
         self.spawned_at: float | None = None
         self.environment.events.spawning_complete.add_listener(self._on_spawned)
@@ -226,6 +229,9 @@ class LoadRun:
             stall = cpu_stall_total_us()
             if stall is not None:
                 self.pressure.append((now, stall))
+            steal = cpu_steal_ticks()
+            if steal is not None:
+                self.steal.append((now, *steal))
 
     def _watch_loop_lag(self) -> None:
         """How late a short sleep wakes up: a busy or CPU-starved generator wakes up late."""
@@ -423,6 +429,8 @@ class LoadRun:
                 start, stop, total.requests, total.avg_ms)) else None),
             machine_stall=(None if (share := stall_share(self.pressure, start, stop)) is None
                            else round(share, 3)),
+            machine_steal=(None if (stolen := steal_share(self.steal, start, stop)) is None
+                           else round(stolen, 3)),
             watched=[w.as_dict() for w in self.watched], steps=self._step_stats(end),
             timeline=self._timeline(end),
             resource_samples={
