@@ -135,8 +135,8 @@ def cpu_stall_total_us(path: str = PRESSURE_PATH) -> int | None:
 
 STAT_PATH = "/proc/stat"
 #: Above this share of all CPU time taken by the hypervisor for other guests (steal), the
-#: virtual machine itself ran slow. Measured here: unchanged runs with 10-15% steal doubled
-#: their p50 and failed every baseline check, runs under 4% did not.
+#: virtual machine itself ran slow. Measured here (bench/verdict_truth.py, standard load at
+#: ~90% of 2 cores): every false regression alarm came with 4-10% steal, none under 4%.
 MACHINE_BUSY_STEAL = 0.05
 
 
