@@ -25,8 +25,10 @@ def unreliable_reasons(result: LoadResult) -> list[str]:
         reasons.append(
             f"the machine was busy: some task waited for a CPU"
             f" {(result.machine_stall or 0) * 100:.0f}% of the verdict window (Linux CPU"
-            f" pressure){stolen}, so latencies include waiting for a core, not only the"
-            " server's work; run load tests on a machine without other jobs")
+            f" pressure: other jobs, or this test's own server, database and generator"
+            f" outgrowing the cores){stolen}, so latencies include waiting for a core, not only"
+            " the server's work; run load tests on a machine without other jobs, or with fewer"
+            " users per core")
     if result.pace_short and result.pace is not None:
         pace = result.pace
         reasons.append(

@@ -256,7 +256,6 @@ def test_saturated_but_passing_run_passes_with_a_warning(project: pytest.Pyteste
 
 
 LAGGING = """
-    import json
     import gevent
     import pytest
     from locust import FastHttpUser, constant, task
