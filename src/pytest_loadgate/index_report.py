@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_loadgate.checks import format_value
+from pytest_loadgate.monitor import MACHINE_BUSY_STALL, MACHINE_BUSY_STEAL
 
 INDEX_NAME = "index.html"
 
@@ -84,12 +85,12 @@ def _extras(row: dict[str, Any]) -> str:
         saturated = " — SATURATED" if row.get("generator_saturated") else ""
         parts.append(f"<li>load generator: CPU avg {row['generator_cpu_avg']:.0f}%{saturated}</li>")
     if row.get("machine_stall") is not None:
-        busy = " — BUSY" if row["machine_stall"] > 0.30 else ""
+        busy = " — BUSY" if row["machine_stall"] > MACHINE_BUSY_STALL else ""
         parts.append(f"<li>machine: some task waited for a CPU {row['machine_stall'] * 100:.0f}%"
                      f" of the window{busy}</li>")
     if row.get("machine_steal") is not None:
         parts.append(f"<li>hypervisor steal: {row['machine_steal'] * 100:.1f}% of CPU time"
-                     f"{' — BUSY' if row['machine_steal'] > 0.05 else ''}</li>")
+                     f"{' — BUSY' if row['machine_steal'] > MACHINE_BUSY_STEAL else ''}</li>")
     pace = row.get("pace")
     if pace:
         parts.append(f"<li>pace: {pace['achieved_rps']:.0f} rps achieved of"
