@@ -267,8 +267,7 @@ def one_run(args: argparse.Namespace, work: Path, phase: str, condition: str, in
     flags = "; ".join(
         f"{t.split('::')[-1]}: {r.verdict}"
         + (f" [{', '.join(r.fixed_failed + r.baseline_failed)}]" if r.verdict_flag else "")
-        + (" UNRELIABLE" if r.unreliable else "")
-        + (f" steal {100 * r.steal:.0f}%" if r.steal is not None else "")
+        + run_marks(r.unreliable, r.steal)
         for t, r in tests.items())
     psi = "-" if pressure is None else f"{100 * pressure:.0f}%"
     print(f"  {phase:8} {condition:9} #{index:<2} exit {code}  {wall:5.1f} s  load1"
@@ -475,7 +474,8 @@ def print_figures(figures: Mapping[str, Any], k_done: int) -> None:
         tag = "B" if run["phase"] == "baseline" else run["condition"]
         cells = "  ".join(f"{t.split('::')[-1]} {r['p95_ms']:6.1f} ms {r['rps']:6.1f}/s"
                           f" {'FLAG' if r['verdict'] != 'passed' else 'ok  '}"
-                          f"{run_marks(r)}" for t, r in run["tests"].items())
+                          f"{run_marks(r.get('unreliable', False), r.get('steal'))}"
+                          for t, r in run["tests"].items())
         stall = run.get("cpu_pressure")
         psi = "  - " if stall is None else f"{100 * stall:3.0f}%"
         print(f"  {tag:9} #{run['index']:<2} load1 {run['load_before']:5.2f} ->"
@@ -489,10 +489,9 @@ def print_figures(figures: Mapping[str, Any], k_done: int) -> None:
         print(f"NOTE: {figures['stopped_early']}")
 
 
-def run_marks(test_run: Mapping[str, Any]) -> str:
-    """`` UNRELIABLE`` and `` steal N%`` for a saved run, when they apply."""
-    marks = " UNRELIABLE" if test_run.get("unreliable") else ""
-    steal = test_run.get("steal")
+def run_marks(unreliable: bool, steal: float | None) -> str:
+    """`` UNRELIABLE`` and `` steal N%`` for a run, when they apply."""
+    marks = " UNRELIABLE" if unreliable else ""
     return marks + (f" steal {100 * steal:.0f}%" if steal is not None else "")
 
 

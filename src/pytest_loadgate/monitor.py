@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -159,22 +160,29 @@ def cpu_steal_ticks(path: str = STAT_PATH) -> tuple[int, int] | None:
     return ticks[7], sum(ticks[:8])
 
 
+def _window_ends(samples: Sequence[tuple[float, ...]], start_s: float, end_s: float
+                 ) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """First and last of the (time-ordered) samples taken within a second of the window."""
+    inside = [s for s in samples if start_s - 1.0 <= s[0] <= end_s + 1.0]
+    return (inside[0], inside[-1]) if len(inside) >= 2 else None
+
+
 def steal_share(samples: list[tuple[float, int, int]], start_s: float, end_s: float
                 ) -> float | None:
     """Share of all CPU time in ``[start_s, end_s]`` that the hypervisor stole (from samples
     ``(at_s, steal_ticks, total_ticks)``)."""
-    inside = [s for s in samples if start_s - 1.0 <= s[0] <= end_s + 1.0]
-    if len(inside) < 2 or inside[-1][2] <= inside[0][2]:
+    ends = _window_ends(samples, start_s, end_s)
+    if ends is None or ends[1][2] <= ends[0][2]:
         return None
-    (_, s0, t0), (_, s1, t1) = inside[0], inside[-1]
+    (_, s0, t0), (_, s1, t1) = ends
     return max(0.0, min(1.0, (s1 - s0) / (t1 - t0)))
 
 
 def stall_share(samples: list[tuple[float, int]], start_s: float, end_s: float) -> float | None:
     """Share of ``[start_s, end_s]`` in which some task waited for a CPU (from pressure
     samples ``(at_s, total_us)``)."""
-    inside = [s for s in samples if start_s - 1.0 <= s[0] <= end_s + 1.0]
-    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+    ends = _window_ends(samples, start_s, end_s)
+    if ends is None or ends[1][0] <= ends[0][0]:
         return None
-    (t0, v0), (t1, v1) = inside[0], inside[-1]
+    (t0, v0), (t1, v1) = ends
     return max(0.0, min(1.0, (v1 - v0) / 1e6 / (t1 - t0)))
