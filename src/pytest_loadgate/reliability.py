@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_loadgate.monitor import MACHINE_BUSY_STEAL
+from pytest_loadgate.monitor import MACHINE_BUSY_STALL, MACHINE_BUSY_STEAL
 from pytest_loadgate.result import LoadResult
 
 
@@ -19,16 +19,20 @@ def unreliable_reasons(result: LoadResult) -> list[str]:
             " by it, not by the server; run fewer users per process (--loadgate-workers N) or"
             " give the generator its own cores")
     if result.machine_busy:
-        steal = result.machine_steal or 0.0
-        stolen = (f" and the hypervisor took {steal * 100:.0f}% of the CPU time for other"
-                  " guests (steal)") if steal > MACHINE_BUSY_STEAL else ""
+        # Name only what crossed its limit: a low stall is no evidence for a busy machine.
+        causes = []
+        stall, steal = result.machine_stall or 0.0, result.machine_steal or 0.0
+        if stall > MACHINE_BUSY_STALL:
+            causes.append(f"some task waited for a CPU {stall * 100:.0f}% of the verdict window"
+                          " (Linux CPU pressure: other jobs, or this test's own server, database"
+                          " and generator outgrowing the cores)")
+        if steal > MACHINE_BUSY_STEAL:
+            causes.append(f"the hypervisor took {steal * 100:.0f}% of the CPU time for other"
+                          " guests (steal)")
         reasons.append(
-            f"the machine was busy: some task waited for a CPU"
-            f" {(result.machine_stall or 0) * 100:.0f}% of the verdict window (Linux CPU"
-            f" pressure: other jobs, or this test's own server, database and generator"
-            f" outgrowing the cores){stolen}, so latencies include waiting for a core, not only"
-            " the server's work; run load tests on a machine without other jobs, or with fewer"
-            " users per core")
+            f"the machine was busy: {' and '.join(causes)}, so latencies include waiting for a"
+            " core, not only the server's work; run load tests on a machine without other"
+            " jobs, or with fewer users per core")
     if result.pace_short and result.pace is not None:
         pace = result.pace
         reasons.append(

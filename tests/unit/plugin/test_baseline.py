@@ -199,3 +199,6 @@ def test_steal_or_stall_makes_the_machine_busy_and_the_run_unreliable() -> None:
     assert stolen.machine_busy and stolen.unreliable
     (reason,) = unreliable_reasons(stolen)
     assert "the hypervisor took 12% of the CPU time" in reason
+    assert "waited for a CPU" not in reason  # a 5% stall is below its limit: not cited
+    (busy,) = unreliable_reasons(result(0.40, 0.0))
+    assert "waited for a CPU 40%" in busy and "hypervisor" not in busy
