@@ -32,13 +32,20 @@ MAX_RUNS = 5
 #: Scopes whose baseline median has fewer requests are not compared: a p95 of 15 samples is
 #: their maximum, and a 30% rps margin needs about 1/sqrt(n) < 0.1.
 MIN_BASELINE_REQUESTS = 200
+#: ``p50_ref`` is compared only where the app's own time is at least this share of the
+#: reference's: closer to the bare request cost, the difference is mostly noise.
+MIN_APP_SHARE = 0.1
 DEFAULT_MAX_AGE_DAYS = 30.0
 BASELINE_FORMAT = 1
 
 
-def figures_of(total: EndpointStats, endpoints: Mapping[str, EndpointStats]
-               ) -> dict[str, dict[str, float]]:
-    """The figures a baseline keeps: per scope, each regression metric."""
+def figures_of(total: EndpointStats, endpoints: Mapping[str, EndpointStats],
+               reference_p50_ms: float | None = None) -> dict[str, dict[str, float]]:
+    """The figures a baseline keeps: per scope, each regression metric.
+
+    With the machine-speed reference's median (see :mod:`pytest_loadgate.reference`), each
+    scope also gets ``p50_ref``: its p50 above the reference's, in units of the reference.
+    """
     def row(stats: EndpointStats) -> dict[str, float]:
         return {"avg": stats.avg_ms, "p50": stats.p50_ms, "p90": stats.p90_ms,
                 "p95": stats.p95_ms, "p99": stats.p99_ms, "max": stats.max_ms,
@@ -54,6 +61,10 @@ def figures_of(total: EndpointStats, endpoints: Mapping[str, EndpointStats]
         others = [v for n, v in p50s.items() if n != name]
         if others and statistics.median(others) > 0:
             out[name]["p50_rel"] = p50 / statistics.median(others)
+    if reference_p50_ms and reference_p50_ms > 0:
+        for row in out.values():
+            if row["p50"] == row["p50"]:
+                row["p50_ref"] = (row["p50"] - reference_p50_ms) / reference_p50_ms
     return out
 
 
@@ -203,6 +214,11 @@ def compare(baseline: Baseline, figures: Mapping[str, Mapping[str, float]],
         for metric, allowed in rules.items():
             reference = baseline.median(scope, metric)
             if reference is None:
+                continue
+            if metric == "p50_ref" and reference < MIN_APP_SHARE:
+                if notes is not None:
+                    notes.append(f"{scope}: p50_ref not compared with the baseline (its p50 is"
+                                 f" only {reference:+.2f}× the reference's above it)")
                 continue
             name = f"{metric} vs baseline"
             measured = figures.get(scope, {}).get(metric)

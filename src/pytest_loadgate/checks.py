@@ -32,7 +32,7 @@ class Check:
         if self.baseline is None:
             return self.threshold
         base = self.threshold.split(" ", 1)[0]
-        if base == "p50_rel":
+        if base in ("p50_rel", "p50_ref"):
             return "ratio"
         return base if base in ("rps", "error_rate") else f"{base}_ms"
 

@@ -14,6 +14,7 @@ from pytest_loadgate.errors import LoadgateConfigError, LoadgateWarning
 from pytest_loadgate.invariants import DEFAULT_INTERVAL_SEC, Invariant
 from pytest_loadgate.locking import exclusive_run, lock_path
 from pytest_loadgate.progress import ProgressPrinter
+from pytest_loadgate.reference import ReferenceServer
 from pytest_loadgate.reliability import unreliable_note
 from pytest_loadgate.result import LoadResult
 from pytest_loadgate.server import Target
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
 
 SUMMARY_PROPERTY = "loadgate.summary"
 CALIBRATION_PROPERTY = "loadgate.calibration"
+
+
+def figures(result: LoadResult) -> dict[str, dict[str, float]]:
+    """A run's baseline figures, with ``p50_ref`` when the reference was measured."""
+    reference = (result.reference or {}).get("p50_ms")
+    return figures_of(result.total, result.endpoints, reference)
 
 
 class LoadFailure(AssertionError):
@@ -62,8 +69,10 @@ class LoadGate:
                  settings: Settings,
                  progress_factory: Callable[[], ProgressPrinter | None],
                  record: Callable[[str, Any], None],
-                 skip: Callable[[str], None] | None = None) -> None:
+                 skip: Callable[[str], None] | None = None,
+                 reference: ReferenceServer | None = None) -> None:
         self.spec = spec
+        self._reference = reference
         self._target = target
         self._test_id = test_id
         self._settings = settings
@@ -96,9 +105,13 @@ class LoadGate:
         from pytest_loadgate.runner import LoadRun
 
         settings = self._settings
+        reference_url = (self._reference.url() if self._reference is not None
+                         and "p50_ref" in spec.max_regression and baseline.wants_reference
+                         else None)
         load = LoadRun(spec, self._target, user_classes, invariants=self._invariants,
                        progress=self._progress_factory(), watch_paths=settings.watch_paths,
-                       shape=shape, workers=settings.workers, log_dir=settings.report_dir)
+                       shape=shape, workers=settings.workers, log_dir=settings.report_dir,
+                       reference_url=reference_url)
         for inv in self._invariants:
             inv.violations.clear()
         with exclusive_run(lock_path()):
@@ -186,7 +199,7 @@ class LoadGate:
             self._write_reports(run, attempt_id)
             if result.problems or result.interrupted:
                 raise LoadFailure(explain(result))
-            runs.append(figures_of(result.total, result.endpoints))
+            runs.append(figures(result))
         assert result is not None
         configured = {"total": dict(spec.thresholds.items()),
                       **{name: dict(t.items()) for name, t in spec.endpoints.items()}}
@@ -228,6 +241,8 @@ class BaselineJudge:
             users=spec.users, spawn_rate=spec.spawn_rate, user_classes=user_classes, host=host,
             workers=settings.workers.total)
         self.existing = self.store.load(run_id) if self.mode != "off" else None
+        #: Whether runs need the machine-speed reference: only to compare with or to record.
+        self.wants_reference = self.mode in ("add", "accept") or self.existing is not None
 
     def judge(self, result: LoadResult) -> None:
         """Add regression checks (and notes on fingerprint or age) to ``result``."""
@@ -240,7 +255,7 @@ class BaselineJudge:
                 " checked; record one with --loadgate-baseline=add")
             return
         result.notes.extend(self.existing.warnings(self.fingerprint, self.max_age_days))
-        result.checks.extend(compare(self.existing, figures_of(result.total, result.endpoints),
+        result.checks.extend(compare(self.existing, figures(result),
                                      rules, result.notes, self.min_requests))
 
     def record(self, result: LoadResult) -> None:
@@ -260,6 +275,6 @@ class BaselineJudge:
                 result.notes.append("not added to the baseline: recorded under a different"
                                     " setup; replace it with --loadgate-baseline=accept")
                 return
-        path = self.store.record(self.run_id, figures_of(result.total, result.endpoints),
+        path = self.store.record(self.run_id, figures(result),
                                  self.fingerprint, replace=self.mode == "accept")
         result.baseline_path = path

@@ -96,6 +96,11 @@ def _extras(row: dict[str, Any]) -> str:
         parts.append(f"<li>pace: {pace['achieved_rps']:.0f} rps achieved of"
                      f" {pace['implied_rps']:.0f} implied by waits and response times"
                      f" ({pace['ratio'] * 100:.0f}%)</li>")
+    reference = row.get("reference")
+    if reference:
+        parts.append(f"<li>machine-speed reference: p50 {reference['p50_ms']:.3f} ms,"
+                     f" p95 {reference['p95_ms']:.3f} ms over {reference['probes']:.0f}"
+                     " probes of a do-nothing server</li>")
     for reason in row.get("unreliable_reasons") or []:
         parts.append(f"<li><strong>UNRELIABLE</strong>: {html.escape(reason)}</li>")
     for w in row.get("watched", []):

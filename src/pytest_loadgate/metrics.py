@@ -25,7 +25,7 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 class EndpointStats:
     """Figures of one endpoint (or the total) over the verdict window.
 
-    Latencies are exact to 0.1 ms (raw samples, nearest-rank percentiles); ``error_rate`` is a
+    Latencies are exact to 1 µs (raw samples, nearest-rank percentiles); ``error_rate`` is a
     fraction 0-1; ``rps`` is requests per second over the window's duration.
     """
 
@@ -65,7 +65,8 @@ def summarize(name: str, parts: list[EndpointSamples], start_s: float, end_s: fl
     count = len(latencies)
 
     def r(value: float) -> float:
-        return round(value, 1) if not math.isnan(value) else value
+        # Microseconds, not 0.1 ms: a 2 ms median rounded to 0.1 ms moves in 5% steps.
+        return round(value, 3) if not math.isnan(value) else value
 
     return EndpointStats(
         name=name,

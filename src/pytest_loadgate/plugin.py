@@ -19,6 +19,7 @@ from pytest_loadgate.gate import (
 )
 from pytest_loadgate.gevent_setup import SKIP_PATCH_ENV, ensure_patched, is_xdist_controller
 from pytest_loadgate.progress import ProgressPrinter
+from pytest_loadgate.reference import ReferenceServer
 from pytest_loadgate.server import Target, boot_target
 from pytest_loadgate.settings import INI_ONLY, OPTIONS, Settings, load_settings
 from pytest_loadgate.spec import LoadSpec, Mode, spec_from_marker
@@ -177,6 +178,16 @@ def loadgate_server(loadgate_settings: Settings,
         pytest.fail(str(exc), pytrace=False)
 
 
+@pytest.fixture(scope="session")
+def loadgate_reference(loadgate_settings: Settings) -> Iterator[ReferenceServer]:
+    """The machine-speed reference server, booted on first use by a ``p50_ref`` rule."""
+    reference = ReferenceServer(loadgate_settings.report_dir)
+    try:
+        yield reference
+    finally:
+        reference.stop()
+
+
 def _progress_factory(config: pytest.Config) -> ProgressPrinter | None:
     settings = config.stash[SETTINGS_KEY]
     if settings.progress == "off" or hasattr(config, "workerinput"):
@@ -206,7 +217,7 @@ def _skip(reason: str) -> None:
 
 @pytest.fixture
 def loadgate(request: pytest.FixtureRequest, loadgate_settings: Settings,
-             loadgate_server: Target) -> LoadGate:
+             loadgate_server: Target, loadgate_reference: ReferenceServer) -> LoadGate:
     """Run Locust user classes against the target and gate on the test's marker thresholds."""
     item = request.node
 
@@ -216,4 +227,4 @@ def loadgate(request: pytest.FixtureRequest, loadgate_settings: Settings,
     return LoadGate(spec=item.stash.get(SPEC_KEY, None), target=loadgate_server,
                     test_id=item.nodeid, settings=loadgate_settings,
                     progress_factory=lambda: _progress_factory(request.config),
-                    record=record, skip=_skip)
+                    record=record, skip=_skip, reference=loadgate_reference)

@@ -52,6 +52,8 @@ class LoadResult:
     machine_stall: float | None = None
     #: Share of all CPU time in the window that the hypervisor gave to other guests (steal).
     machine_steal: float | None = None
+    #: The machine-speed reference over the window (see pytest_loadgate.reference).
+    reference: dict[str, float] | None = None
     watched: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     #: Per-second ``start_s``, ``requests``, ``rps``, ``p95_ms``, ``failures`` of the whole run.

@@ -39,6 +39,7 @@ from pytest_loadgate.monitor import (
 from pytest_loadgate.pacing import PaceMeter
 from pytest_loadgate.progress import ProgressPrinter, Snapshot
 from pytest_loadgate.race import RaceGate, race_user_class
+from pytest_loadgate.reference import ReferenceProbe
 from pytest_loadgate.result import LoadResult
 from pytest_loadgate.samples import TOTAL_NAME, SampleRecorder, exact_bucket
 from pytest_loadgate.server import Target
@@ -111,7 +112,8 @@ class LoadRun:
                  watch_paths: Sequence[str] = (),
                  shape: LoadTestShape | None = None,
                  workers: WorkerPlan | None = None,
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None,
+                 reference_url: str | None = None) -> None:
         self.spec = spec
         self.target = target
         self.invariants = list(invariants)
@@ -131,6 +133,8 @@ class LoadRun:
         self.steps: list[tuple[float, int]] = []
         self.recorder = SampleRecorder()
         self.pace_meter = PaceMeter(self.recorder.now)
+        self.probe = (ReferenceProbe(reference_url, self.recorder.now)
+                      if reference_url and self.gate is None else None)
         self.environment = Environment(user_classes=classes, events=Events(), host=target.url,
                                        catch_exceptions=True, shape_class=shape)
         self.watched = [WatchedUrl(target.url + (p if p.startswith("/") else "/" + p))
@@ -310,6 +314,8 @@ class LoadRun:
                                             for w in self.group.workers]
                     self.recorder.restart()
                     deadline = self.recorder.now() + self.spec.run_time_s
+                if self.probe is not None:  # on the recorder's clock, which starts here
+                    watchers.append(gevent.spawn(self.probe.run))
                 if self.shape is not None:
                     runner.start_shape()
                 elif self.group is not None:  # MasterRunner.start blocks while dispatching
@@ -431,6 +437,7 @@ class LoadRun:
                            else round(share, 3)),
             machine_steal=(None if (stolen := steal_share(self.steal, start, stop)) is None
                            else round(stolen, 3)),
+            reference=self.probe.summary(start, stop) if self.probe else None,
             watched=[w.as_dict() for w in self.watched], steps=self._step_stats(end),
             timeline=self._timeline(end),
             resource_samples={

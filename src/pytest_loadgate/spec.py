@@ -22,7 +22,7 @@ LOAD_KEYS = ("users", "spawn_rate", "run_time", "warmup", "abort_on_fail", "abor
 ALL_KEYS = (*LOAD_KEYS, *THRESHOLD_KEYS, "endpoints", "max_regression", "confirm", "min_pace")
 #: Metrics ``max_regression`` may name (see pytest_loadgate.baseline).
 REGRESSION_METRICS = ("avg", "p50", "p90", "p95", "p99", "max", "rps", "error_rate",
-                      "p50_rel")
+                      "p50_rel", "p50_ref")
 
 DEFAULT_PERF_USERS = 10
 DEFAULT_PERF_RUN_TIME_SEC = 10.0

@@ -38,6 +38,14 @@ class Slow(FastHttpUser):
         self.client.get("/slow")
 
 
+class Spin(FastHttpUser):
+    wait_time = constant(0.01)
+
+    @task
+    def spin(self):
+        self.client.get("/spin")
+
+
 class Mixed(FastHttpUser):
     wait_time = constant(0.01)
 

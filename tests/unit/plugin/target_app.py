@@ -1,6 +1,7 @@
 """A tiny ASGI app that plugin tests load: fast, slow, failing, dying and a stock counter.
 
-Environment knobs: ``SLOW_MS`` (latency of /slow), ``STOCK`` (initial units for /buy).
+Environment knobs: ``SLOW_MS`` (latency of /slow), ``STOCK`` (initial units for /buy),
+``SPIN_LOOPS`` (CPU work of /spin: a fixed number of loop turns, so it scales with machine speed).
 """
 
 import asyncio
@@ -30,6 +31,11 @@ async def app(scope, receive, send):
     elif path == "/slow":
         await asyncio.sleep(float(os.environ.get("SLOW_MS", "50")) / 1000)
         await _send(send, 200)
+    elif path == "/spin":
+        total = 0
+        for i in range(int(os.environ.get("SPIN_LOOPS", "20000"))):
+            total += i
+        await _send(send, 200, str(total).encode())
     elif path == "/error":
         await _send(send, 500, b"boom")
     elif path == "/die":

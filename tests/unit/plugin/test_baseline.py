@@ -202,3 +202,58 @@ def test_steal_or_stall_makes_the_machine_busy_and_the_run_unreliable() -> None:
     assert "waited for a CPU" not in reason  # a 5% stall is below its limit: not cited
     (busy,) = unreliable_reasons(result(0.40, 0.0))
     assert "waited for a CPU 40%" in busy and "hypervisor" not in busy
+
+
+def _reference_run(app_ms: dict[str, float], overhead_ms: float) -> dict:
+    """Figures of a run whose endpoints take ``overhead + app`` ms and the reference takes
+    ``overhead`` ms (the bare cost of a request on this machine)."""
+    from pytest_loadgate.baseline import figures_of
+    from pytest_loadgate.metrics import summarize
+    from pytest_loadgate.samples import EndpointSamples
+
+    parts = {}
+    everything = EndpointSamples()
+    for name, ms in app_ms.items():
+        part = EndpointSamples()
+        for i in range(300):
+            part.append(i * 0.01, overhead_ms + ms, 200, False)
+            everything.append(i * 0.01, overhead_ms + ms, 200, False)
+        parts[name] = summarize(name, [part], 0.0, 10.0, 10.0)
+    total = summarize("Aggregated", [everything], 0.0, 10.0, 10.0)
+    return figures_of(total, parts, reference_p50_ms=overhead_ms)
+
+
+def test_reference_relative_p50_sees_the_whole_app_slow_down_but_not_the_machine() -> None:
+    app = {"GET /a": 1.0, "GET /b": 1.2, "GET /c": 0.8}
+    base = baseline_of(_reference_run(app, overhead_ms=1.0))
+    rules = {"p50_ref": 0.5}
+    assert base.runs[0]["figures"]["GET /a"]["p50_ref"] == pytest.approx(1.0)
+    # The machine is 40% slower: the bare request cost and the app's own work both grow.
+    slower_machine = _reference_run({n: ms * 1.4 for n, ms in app.items()}, overhead_ms=1.4)
+    assert all(c.passed for c in compare(base, slower_machine, rules))
+    assert not all(c.passed for c in compare(base, slower_machine, {"p50": 0.25}))
+    # Every handler does twice the work on the same machine: every scope flags, which the
+    # per-run relative p50 (p50_rel) cannot see.
+    slower_app = _reference_run({n: ms * 2 for n, ms in app.items()}, overhead_ms=1.0)
+    failed = [c for c in compare(base, slower_app, rules) if not c.passed]
+    assert {c.scope for c in failed} == {"total", "GET /a", "GET /b", "GET /c"}
+    assert all(c.passed for c in compare(base, slower_app, {"p50_rel": 0.2}))
+
+
+def test_reference_relative_p50_skips_scopes_as_fast_as_the_reference() -> None:
+    base = baseline_of(_reference_run({"GET /a": 0.05, "GET /b": 2.0}, overhead_ms=1.0))
+    notes: list[str] = []
+    checks = compare(base, _reference_run({"GET /a": 0.5, "GET /b": 2.0}, overhead_ms=1.0),
+                     {"p50_ref": 0.5}, notes)
+    assert "GET /a" not in {c.scope for c in checks}
+    assert ("GET /a: p50_ref not compared with the baseline (its p50 is only +0.05× the"
+            " reference's above it)") in notes
+    assert "GET /b" in {c.scope for c in checks}
+
+
+def test_without_a_reference_there_is_no_p50_ref() -> None:
+    from pytest_loadgate.baseline import figures_of
+    from pytest_loadgate.metrics import summarize
+
+    total = summarize("Aggregated", [], 0.0, 10.0, 10.0)
+    assert all("p50_ref" not in row for row in figures_of(total, {}).values())

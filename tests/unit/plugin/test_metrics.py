@@ -29,10 +29,10 @@ def test_nearest_rank_percentiles_are_exact() -> None:
 
 
 def test_latencies_keep_sub_millisecond_resolution() -> None:
-    # Locust would bucket 501.26 and 504.9 both to 500; we keep them apart to 0.1 ms.
-    part = samples([(0.1 * i, 501.26 if i < 95 else 504.9, 200, False) for i in range(100)])
+    # Locust would bucket 501.26 and 504.9 both to 500; we keep them apart to 1 us.
+    part = samples([(0.1 * i, 501.2604 if i < 95 else 504.9, 200, False) for i in range(100)])
     stats = summarize("GET /x", [part], 0.0, 100.0, 10.0)
-    assert stats.p95_ms == 501.3
+    assert stats.p95_ms == 501.26
     assert stats.p99_ms == 504.9
     assert stats.max_ms == 504.9
 

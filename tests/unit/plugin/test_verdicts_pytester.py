@@ -90,3 +90,42 @@ def test_confirm_reruns_and_fails_only_when_the_breach_repeats(project: pytest.P
     assert len(list(reports.glob("*_test_real*.json"))) == 3
     doc = json.loads(next(reports.glob("*_test_real-attempt3.json")).read_text())
     assert [a["passed"] for a in doc["attempts"]] == [False, False, False]
+
+
+def test_reference_relative_p50_flags_more_app_work(project: pytest.Pytester, run,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    project.makeini("""
+        [pytest]
+        loadgate_app = target_app:app
+        loadgate_progress = off
+        loadgate_baseline_min_requests = 5
+    """)
+    project.makepyfile(test_ref="""
+        import pytest, users
+
+        @pytest.mark.perf(users=2, run_time='3.5s', warmup=0.3, max_regression={'p50_ref': 1.0})
+        def test_spin(loadgate):
+            loadgate.run(users.Spin)
+    """)
+    monkeypatch.setenv("SPIN_LOOPS", "30000")
+    run().assert_outcomes(passed=1)  # nothing to compare with or record: no reference booted
+    first = json.loads(next((project.path / "reports").glob("*test_spin.json")).read_text())
+    assert first["reference"] is None
+    assert not list((project.path / "reports").glob("reference-*.log"))
+    run("--loadgate-baseline=add").assert_outcomes(passed=1)
+    stored = json.loads(next((project.path / ".loadgate" / "baselines").glob("*.json"))
+                        .read_text())
+    assert stored["runs"][0]["figures"]["GET /spin"]["p50_ref"] > 0.1
+    same = run()
+    same.assert_outcomes(passed=1)
+    report = json.loads(sorted((project.path / "reports").glob("*test_spin.json"))[-1]
+                        .read_text())
+    assert report["reference"]["probes"] >= 50 and report["reference"]["failures"] == 0
+    assert 0 < report["reference"]["p50_ms"] < report["total"]["p50_ms"]
+    assert "machine-speed reference: p50" in (project.path / "reports" / "index.html").read_text()
+
+    monkeypatch.setenv("SPIN_LOOPS", "150000")  # five times the app's own work
+    slower = run()
+    slower.assert_outcomes(failed=1)
+    slower.stdout.fnmatch_lines(["*GET /spin  p50_ref vs baseline  <=*FAIL*"])
+    assert list((project.path / "reports").glob("reference-*.log"))
