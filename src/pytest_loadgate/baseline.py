@@ -62,9 +62,9 @@ def figures_of(total: EndpointStats, endpoints: Mapping[str, EndpointStats],
         if others and statistics.median(others) > 0:
             out[name]["p50_rel"] = p50 / statistics.median(others)
     if reference_p50_ms and reference_p50_ms > 0:
-        for row in out.values():
-            if row["p50"] == row["p50"]:
-                row["p50_ref"] = (row["p50"] - reference_p50_ms) / reference_p50_ms
+        for figures in out.values():
+            if figures["p50"] == figures["p50"]:
+                figures["p50_ref"] = (figures["p50"] - reference_p50_ms) / reference_p50_ms
     return out
 
 
