@@ -32,8 +32,9 @@ Method
    ``GET /products/{id} p95 vs baseline``) so one sees which check caught (or cried wolf).
    For the regression checks the script also prints the measured/baseline ratio per scope and
    metric and condition (median and range): the effect size each rule sees, which is the
-   evidence for choosing margins. An offline "what-if" re-judges the trials against the median
-   of all ``B`` recorded runs (what a full baseline would hold) with the marker's own rules.
+   evidence for choosing margins. An offline "what-if" re-judges the trials with the plugin's
+   own ``figures_of`` and ``compare`` against a baseline of all ``B`` recorded runs (the plugin
+   stores only runs that pass and were not on a busy machine), under the marker's rules.
 4. **Spread.** Run-to-run coefficient of variation of total p95 and rps over the unchanged runs
    (and over baseline + unchanged runs), the 1-minute load average before/after each run and
    the total wall time.
@@ -51,6 +52,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -98,8 +100,10 @@ class TestRun:
     problems: list[str]
     #: ``"<scope> <metric>"`` -> measured / baseline (rps: measured / baseline as well).
     ratios: dict[str, float | None] = field(default_factory=dict)
-    #: scope -> figures of the run (for the offline what-if).
+    #: scope -> figures of the run as the JSON report has them (for the offline what-if).
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Median latency of the machine-speed reference in the window (None: not measured).
+    reference_p50_ms: float | None = None
     #: ``max_regression`` as applied (metric -> allowed), read from the checks.
     rules: dict[str, float] = field(default_factory=dict)
     #: The plugin marked the run UNRELIABLE (saturated generator, busy machine, short pace).
@@ -188,7 +192,8 @@ def parse_report(doc: Mapping[str, Any]) -> TestRun:
         ratios=ratios, figures=figures, rules=rules,
         unreliable=bool(doc.get("unreliable", doc.get("generator_saturated"))),
         unreliable_reasons=[str(r) for r in doc.get("unreliable_reasons") or []],
-        steal=doc.get("machine_steal"))
+        steal=doc.get("machine_steal"),
+        reference_p50_ms=(doc.get("reference") or {}).get("p50_ms"))
 
 
 def read_reports(report_dir: Path, selection: Sequence[str]) -> dict[str, TestRun]:
@@ -296,49 +301,31 @@ def fmt_rate(r: Mapping[str, Any]) -> str:
     return f"{r['flagged']}/{r['runs']}"
 
 
-def figure_key(metric: str) -> str:
-    """The key of a baseline metric (``p95``) in a report's figures (``p95_ms``)."""
-    return metric if metric in ("rps", "error_rate", "requests") else f"{metric}_ms"
+def plugin_figures(run: TestRun) -> dict[str, dict[str, float]]:
+    """The run's baseline figures exactly as the plugin computes them (``figures_of``)."""
+    from pytest_loadgate.baseline import figures_of
+    from pytest_loadgate.metrics import EndpointStats
+
+    def stats(row: Mapping[str, Any]) -> EndpointStats:
+        values: dict[str, Any] = {k: (math.nan if v is None else v) for k, v in row.items()}
+        values["status_counts"] = {int(k): int(v)
+                                   for k, v in (row.get("status_counts") or {}).items()}
+        return EndpointStats(**values)
+
+    endpoints = {name: stats(row) for name, row in run.figures.items() if name != "total"}
+    return figures_of(stats(run.figures["total"]), endpoints, run.reference_p50_ms)
 
 
-def judge_offline(run: TestRun, reference: Mapping[str, Mapping[str, float]],
+def judge_offline(run: TestRun, recorded: Sequence[TestRun],
                   rules: Mapping[str, float]) -> list[str]:
-    """The regression checks the plugin would make against ``reference`` (same rule as
-    ``pytest_loadgate.baseline.compare``); returns the failing ``"<scope> <metric>"``."""
-    failed = []
-    for scope, row in reference.items():
-        for metric, allowed in rules.items():
-            ref = row.get(metric)
-            if ref is None:
-                continue
-            measured = (run.figures.get(scope) or {}).get(figure_key(metric))
-            if measured is None:
-                failed.append(f"{scope} {metric} vs baseline")
-                continue
-            if metric == "rps":
-                ok = measured >= ref * (1 - allowed)
-            elif metric == "error_rate":
-                ok = measured <= ref + allowed
-            else:
-                ok = measured <= ref * (1 + allowed)
-            if not ok:
-                failed.append(f"{scope} {metric} vs baseline")
-    return failed
+    """The failing regression checks (``"<scope> <metric> vs baseline"``) of ``run`` against
+    a baseline of *every* recorded run, judged by the plugin's own ``compare``."""
+    from pytest_loadgate.baseline import Baseline, compare
 
-
-def median_reference(runs: Sequence[TestRun], metrics: Iterable[str]
-                     ) -> dict[str, dict[str, float]]:
-    """Per scope and metric, the median over the recorded runs (as a full baseline holds)."""
-    out: dict[str, dict[str, float]] = {}
-    scopes = {s for r in runs for s in r.figures}
-    for scope in scopes:
-        for metric in metrics:
-            key = figure_key(metric)
-            values = [r.figures[scope][key] for r in runs
-                      if scope in r.figures and r.figures[scope].get(key) is not None]
-            if values:
-                out.setdefault(scope, {})[metric] = statistics.median(values)
-    return out
+    baseline = Baseline("offline", [{"created": 0.0, "fingerprint": {},
+                                     "figures": plugin_figures(r)} for r in recorded])
+    return [f"{c.scope} {c.threshold}" for c in compare(baseline, plugin_figures(run), rules)
+            if not c.passed]
 
 
 def analyse(args: argparse.Namespace, baseline_runs: list[PytestRun], trials: list[PytestRun],
@@ -351,10 +338,9 @@ def analyse(args: argparse.Namespace, baseline_runs: list[PytestRun], trials: li
         ratio_keys = sorted({k for p in trials for k in p.tests[test].ratios})
         recorded = [p.tests[test] for p in baseline_runs]
         rules = raw_rules.get(test, {})
-        reference = median_reference(recorded, rules) if rules else {}
         for cond in CONDITIONS:
             runs = [p.tests[test] for p in trials if p.condition == cond]
-            what_if = [bool(judge_offline(r, reference, rules)) for r in runs] if rules else []
+            what_if = [bool(judge_offline(r, recorded, rules)) for r in runs] if rules else []
             per_cond[cond] = {
                 "verdict": rate([r.verdict_flag for r in runs]),
                 "fixed": rate([r.fixed_flag for r in runs]),
@@ -384,7 +370,6 @@ def analyse(args: argparse.Namespace, baseline_runs: list[PytestRun], trials: li
             "scope_requests": {scope: statistics.median(
                 int(r.figures.get(scope, {}).get("requests") or 0) for r in unchanged)
                 for scope in sorted({sc for r in unchanged for sc in r.figures})},
-            "offline_reference": reference,
         }
     return figures
 
