@@ -35,6 +35,8 @@ Method
    evidence for choosing margins. An offline "what-if" re-judges the trials with the plugin's
    own ``figures_of`` and ``compare`` against a baseline of all ``B`` recorded runs (the plugin
    stores only runs that pass and were not on a busy machine), under the marker's rules.
+   The selection as a whole *flags* when any of its tests' verdicts is not ``passed``: what a
+   CI job gating on the suite sees.
 4. **Spread.** Run-to-run coefficient of variation of total p95 and rps over the unchanged runs
    (and over baseline + unchanged runs), the 1-minute load average before/after each run and
    the total wall time.
@@ -330,7 +332,7 @@ def judge_offline(run: TestRun, recorded: Sequence[TestRun],
 
 def analyse(args: argparse.Namespace, baseline_runs: list[PytestRun], trials: list[PytestRun],
             baseline_dir: Path, raw_rules: dict[str, dict[str, float]]) -> dict[str, Any]:
-    figures: dict[str, Any] = {"tests": {}}
+    figures: dict[str, Any] = {"tests": {}, "suite": suite_rates(trials)}
     for test in args.selection:
         per_cond: dict[str, Any] = {}
         kinds = sorted({k for p in trials for k in
@@ -374,6 +376,13 @@ def analyse(args: argparse.Namespace, baseline_runs: list[PytestRun], trials: li
     return figures
 
 
+def suite_rates(trials: Sequence[PytestRun]) -> dict[str, dict[str, Any]]:
+    """Per condition, the runs in which the CI selection as a whole failed (any test's verdict
+    not passed): what a CI job gating on the suite sees."""
+    return {cond: rate([any(t.verdict_flag for t in p.tests.values())
+                        for p in trials if p.condition == cond]) for cond in CONDITIONS}
+
+
 def notes_summary(runs: Sequence[TestRun]) -> list[str]:
     """Distinct notes (numbers masked), each with how many runs had it and one raw example."""
     seen: dict[str, list[str]] = {}
@@ -406,6 +415,9 @@ def print_figures(figures: Mapping[str, Any], k_done: int) -> None:
     print(f"\n=== verdict truth: {k_done} round(s) x {len(conds)} conditions, "
           f"baseline from {figures['baseline_runs']} run(s) ===")
     print("unchanged: flags are FALSE ALARMS; one-slow / all-slow: flags are DETECTIONS")
+    print(f"{'':44}" + "".join(f"{c:>12}" for c in conds))
+    print(f"{'the CI selection as a whole (any test failed)':44}"
+          + "".join(f"{fmt_rate(figures['suite'][c]):>12}" for c in conds))
     for test, t in figures["tests"].items():
         print(f"\n--- {test}")
         print(f"baseline: {t['baseline_runs_stored']} run(s) stored of"
