@@ -15,15 +15,18 @@ BASELINE_TEST = """
 """
 
 
+#: Tiny runs: compare scopes from 5 requests on (the default 200 suits real runs).
+TINY_RUNS_INI = """
+    [pytest]
+    loadgate_app = target_app:app
+    loadgate_progress = off
+    loadgate_baseline_min_requests = 5
+"""
+
+
 def test_baseline_add_compare_and_accept(project: pytest.Pytester, run,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tiny runs: compare scopes from 5 requests on (the default 200 suits real runs).
-    project.makeini("""
-        [pytest]
-        loadgate_app = target_app:app
-        loadgate_progress = off
-        loadgate_baseline_min_requests = 5
-    """)
+    project.makeini(TINY_RUNS_INI)
     project.makepyfile(test_base=BASELINE_TEST.replace("EXTRA", "users=2"))
     monkeypatch.setenv("SLOW_MS", "100")
     first = run("--loadgate-baseline=add")  # nothing to compare with yet: says so, then stores
@@ -94,12 +97,7 @@ def test_confirm_reruns_and_fails_only_when_the_breach_repeats(project: pytest.P
 
 def test_reference_relative_p50_flags_more_app_work(project: pytest.Pytester, run,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    project.makeini("""
-        [pytest]
-        loadgate_app = target_app:app
-        loadgate_progress = off
-        loadgate_baseline_min_requests = 5
-    """)
+    project.makeini(TINY_RUNS_INI)
     project.makepyfile(test_ref="""
         import pytest, users
 
