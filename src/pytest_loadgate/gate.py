@@ -14,7 +14,7 @@ from pytest_loadgate.errors import LoadgateConfigError, LoadgateWarning
 from pytest_loadgate.invariants import DEFAULT_INTERVAL_SEC, Invariant
 from pytest_loadgate.locking import exclusive_run, lock_path
 from pytest_loadgate.progress import ProgressPrinter
-from pytest_loadgate.reference import ReferenceServer
+from pytest_loadgate.reference import MIN_PROBES, ReferenceServer
 from pytest_loadgate.reliability import unreliable_note
 from pytest_loadgate.result import LoadResult
 from pytest_loadgate.server import Target
@@ -255,6 +255,11 @@ class BaselineJudge:
                 " checked; record one with --loadgate-baseline=add")
             return
         result.notes.extend(self.existing.warnings(self.fingerprint, self.max_age_days))
+        if "p50_ref" in rules and not result.reference:
+            result.notes.append(
+                "p50_ref not compared with the baseline: the machine-speed reference was not"
+                f" measured in this run (fewer than {MIN_PROBES} probes in the verdict window)")
+            rules = {metric: allowed for metric, allowed in rules.items() if metric != "p50_ref"}
         result.checks.extend(compare(self.existing, figures(result),
                                      rules, result.notes, self.min_requests))
 

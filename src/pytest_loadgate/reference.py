@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_loadgate.metrics import percentile
 from pytest_loadgate.server import ServerProcess, free_port, uvicorn_command
 
 #: Probe requests per second: enough for a stable median over a 10 s window, light enough
 #: (a few % of one core) not to load the machine it measures.
 PROBE_RATE_PER_SEC = 20.0
 PROBE_TIMEOUT_SEC = 5.0
-#: A median of fewer probes is not used.
+#: A median of fewer probes is not used (and ``p50_ref`` is then not compared).
 MIN_PROBES = 50
 STARTUP_TIMEOUT_SEC = 30.0
 BODY = b'{"ok":true}'
@@ -119,5 +120,5 @@ class ReferenceProbe:
         if len(values) < MIN_PROBES:
             return None
         return {"p50_ms": round(statistics.median(values), 4),
-                "p95_ms": round(values[min(len(values) - 1, int(0.95 * len(values)))], 4),
+                "p95_ms": round(percentile(values, 0.95), 4),
                 "probes": float(len(values)), "failures": float(self.failures)}

@@ -126,4 +126,11 @@ def test_reference_relative_p50_flags_more_app_work(project: pytest.Pytester, ru
     slower = run()
     slower.assert_outcomes(failed=1)
     slower.stdout.fnmatch_lines(["*GET /spin  p50_ref vs baseline  <=*FAIL*"])
+    # A window too short for 50 probes: p50_ref is skipped with a reason, not failed.
+    test_file = project.path / "test_ref.py"
+    test_file.write_text(test_file.read_text().replace("run_time='3.5s'", "run_time='1.5s'"))
+    short = run()
+    short.assert_outcomes(passed=1)
+    short.stdout.fnmatch_lines(["*p50_ref not compared with the baseline: the machine-speed"
+                                " reference was not measured*"])
     assert list((project.path / "reports").glob("reference-*.log"))
