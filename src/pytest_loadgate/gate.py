@@ -106,8 +106,7 @@ class LoadGate:
 
         settings = self._settings
         reference_url = (self._reference.url() if self._reference is not None
-                         and "p50_ref" in spec.max_regression and baseline.wants_reference
-                         else None)
+                         and baseline.wants_reference else None)
         load = LoadRun(spec, self._target, user_classes, invariants=self._invariants,
                        progress=self._progress_factory(), watch_paths=settings.watch_paths,
                        shape=shape, workers=settings.workers, log_dir=settings.report_dir,
@@ -241,8 +240,10 @@ class BaselineJudge:
             users=spec.users, spawn_rate=spec.spawn_rate, user_classes=user_classes, host=host,
             workers=settings.workers.total)
         self.existing = self.store.load(run_id) if self.mode != "off" else None
-        #: Whether runs need the machine-speed reference: only to compare with or to record.
-        self.wants_reference = self.mode in ("add", "accept") or self.existing is not None
+        #: Whether runs need the machine-speed reference: for a p50_ref rule, and only when
+        #: there is a baseline to compare with or to record into.
+        self.wants_reference = "p50_ref" in spec.max_regression and (
+            self.mode in ("add", "accept") or self.existing is not None)
 
     def judge(self, result: LoadResult) -> None:
         """Add regression checks (and notes on fingerprint or age) to ``result``."""
@@ -258,7 +259,8 @@ class BaselineJudge:
         if "p50_ref" in rules and not result.reference:
             result.notes.append(
                 "p50_ref not compared with the baseline: the machine-speed reference was not"
-                f" measured in this run (fewer than {MIN_PROBES} probes in the verdict window)")
+                f" measured in this run (it needs at least {MIN_PROBES} probes in the verdict"
+                " window; race runs do not probe it)")
             rules = {metric: allowed for metric, allowed in rules.items() if metric != "p50_ref"}
         result.checks.extend(compare(self.existing, figures(result),
                                      rules, result.notes, self.min_requests))

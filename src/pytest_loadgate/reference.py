@@ -10,7 +10,6 @@ faster or slower between a baseline and a later run, and moves when the app itse
 
 from __future__ import annotations
 
-import os
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from pytest_loadgate.metrics import percentile
-from pytest_loadgate.server import ServerProcess, free_port, uvicorn_command
+from pytest_loadgate.server import (
+    ServerProcess,
+    start_local_server,
+    uvicorn_command,
+    worker_log_path,
+)
 
 #: Probe requests per second: enough for a stable median over a 10 s window, light enough
 #: (a few % of one core) not to load the machine it measures.
@@ -59,15 +63,10 @@ class ReferenceServer:
     def url(self) -> str:
         """The reference's URL, booting it (and waiting until it answers) the first time."""
         if self._process is None or self._process.exit_code() is not None:
-            port = free_port()
-            worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-            process = ServerProcess(
-                uvicorn_command("pytest_loadgate.reference:app", port),
-                url=f"http://127.0.0.1:{port}", health_path="/",
-                log_path=self.log_dir / f"reference-{worker}.log")
-            process.start()
-            process.wait_ready(STARTUP_TIMEOUT_SEC)
-            self._process = process
+            self._process = start_local_server(
+                lambda port: uvicorn_command("pytest_loadgate.reference:app", port),
+                health_path="/", log_path=worker_log_path(self.log_dir, "reference"),
+                timeout_s=STARTUP_TIMEOUT_SEC)
         return self._process.url
 
     def stop(self) -> None:

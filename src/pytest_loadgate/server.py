@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -177,6 +177,24 @@ def server_command(settings: Settings, port: int) -> list[str]:
         " fixture")
 
 
+def worker_log_path(log_dir: Path, stem: str, suffix: str = "") -> Path:
+    """``<log_dir>/<stem>-<xdist worker or main><suffix>.log``: one log per pytest process."""
+    return log_dir / f"{stem}-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}{suffix}.log"
+
+
+def start_local_server(command_for_port: Callable[[int], list[str]], *, health_path: str,
+                       log_path: Path, timeout_s: float,
+                       env: Mapping[str, str] | None = None) -> ServerProcess:
+    """Start a server on a free 127.0.0.1 port and wait until it answers (raises with the
+    log tail otherwise)."""
+    port = free_port()
+    server = ServerProcess(command_for_port(port), url=f"http://127.0.0.1:{port}",
+                           health_path=health_path, log_path=log_path, env=env)
+    server.start()
+    server.wait_ready(timeout_s)
+    return server
+
+
 @contextlib.contextmanager
 def boot_target(settings: Settings, env: Mapping[str, str], *,
                 name: str = "") -> Iterator[Target]:
@@ -187,14 +205,11 @@ def boot_target(settings: Settings, env: Mapping[str, str], *,
     if settings.host:
         yield Target(settings.host)
         return
-    port = free_port()
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    server = ServerProcess(server_command(settings, port), url=f"http://127.0.0.1:{port}",
-                           health_path=settings.health_path,
-                           log_path=settings.report_dir / f"server-{worker}{name}.log", env=env)
-    server.start()
+    server = start_local_server(lambda port: server_command(settings, port),
+                               health_path=settings.health_path,
+                               log_path=worker_log_path(settings.report_dir, "server", name),
+                               timeout_s=settings.startup_timeout_s, env=env)
     try:
-        server.wait_ready(settings.startup_timeout_s)
         yield Target(server.url, server,
                      label=f"booted: {settings.server_command or settings.app}")
     finally:
