@@ -5,9 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from pytest_loadgate.metrics import EndpointStats
 from pytest_loadgate.spec import SERVER_THRESHOLD_KEYS, LoadSpec, Thresholds
+from pytest_loadgate.stall import Stall
+
+if TYPE_CHECKING:
+    from pytest_loadgate.open_load import OpenFigures
 
 TOTAL_SCOPE = "total"
 _METRIC_OF = {"max_error_rate": "error_rate", "min_rps": "rps",
@@ -25,6 +30,7 @@ class Check:
     passed: bool
     baseline: float | None = None  # for regression checks: the baseline median
     allowed: float | None = None  # for regression checks: the allowed regression
+    detail: str = ""  # what the check saw, in words (stalls, dropped iterations)
 
     @property
     def metric(self) -> str:
@@ -38,6 +44,8 @@ class Check:
 
     @property
     def comparison(self) -> str:
+        if self.threshold == "max_stall":
+            return "<"  # a stall counts once it lasts max_stall
         return ">=" if self.threshold in ("min_rps", "rps vs baseline") else "<="
 
     def as_dict(self) -> dict[str, object]:
@@ -46,6 +54,8 @@ class Check:
             data["measured"] = None
         if self.baseline is None:
             del data["baseline"], data["allowed"]
+        if not self.detail:
+            del data["detail"]
         return data
 
     def describe(self) -> str:
@@ -63,6 +73,8 @@ class Check:
             return (f"{self.scope} {metric} {ratio:.2f}× baseline"
                     f" ({format_value(self.metric, self.measured)} vs"
                     f" {format_value(self.metric, self.baseline)}; limit {bound:.2f}×)")
+        if self.threshold == "max_stall" and self.detail:
+            return self.detail
         if self.measured is None:
             if self.threshold in SERVER_THRESHOLD_KEYS:
                 return f"{self.threshold} set but no server process was watched"
@@ -70,14 +82,15 @@ class Check:
         op = "OK" if self.passed else ("<" if self.threshold == "min_rps" else ">")
         value = format_value(self.threshold, self.measured)
         limit = format_value(self.threshold, self.limit)
-        return f"{self.scope} {self.threshold} {value} {op} limit {limit}"
+        text = f"{self.scope} {self.threshold} {value} {op} limit {limit}"
+        return f"{text} ({self.detail})" if self.detail else text
 
 
 def format_value(threshold: str, value: float | None) -> str:
     """Render a measured value with its unit."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    if threshold.endswith("error_rate"):
+    if threshold.endswith("error_rate") or threshold.endswith("dropped_rate"):
         return f"{value * 100:.2f}%"
     if threshold.endswith("rps"):
         return f"{value:.1f}/s"
@@ -85,6 +98,8 @@ def format_value(threshold: str, value: float | None) -> str:
         return f"{value:.1f} MB"
     if threshold == "ratio":
         return f"{value:.2f}×"
+    if threshold == "max_stall":
+        return f"{value:.1f} s"
     return f"{value:.1f} ms" if value >= 1 else f"{value:g} ms"
 
 
@@ -120,6 +135,27 @@ def evaluate(spec: LoadSpec, total: EndpointStats,
     checks = _judge(TOTAL_SCOPE, spec.thresholds, total, server)
     for name, thresholds in spec.endpoints.items():
         checks.extend(_judge(name, thresholds, endpoints.get(name)))
+    return checks
+
+
+def fault_checks(spec: LoadSpec, stalls: list[Stall],
+                 open_figures: OpenFigures | None) -> list[Check]:
+    """Checks that need no threshold in the marker: a stall (shown only when one happened)
+    and, in the open model, dropped iterations."""
+    checks = []
+    if stalls:
+        longest = max(stalls, key=lambda s: s.duration_s)
+        detail = "; ".join(s.describe() for s in stalls)
+        checks.append(Check(TOTAL_SCOPE, "max_stall", spec.max_stall_s, longest.duration_s,
+                            False, detail=detail))
+    if spec.open is not None and open_figures is not None:
+        limit = spec.open.max_dropped_rate
+        measured = open_figures.dropped_rate
+        detail = (f"{open_figures.dropped} of {open_figures.scheduled} scheduled iterations"
+                  f" dropped: all {open_figures.max_users} users of the pool (max_users) were"
+                  " still busy when they were due" if open_figures.dropped else "")
+        checks.append(Check(TOTAL_SCOPE, "max_dropped_rate", limit, measured,
+                            measured <= limit, detail=detail))
     return checks
 
 

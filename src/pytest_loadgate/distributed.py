@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import subprocess
 import sys
 import time
@@ -18,10 +19,12 @@ from locust.env import Environment
 from locust.runners import MasterRunner
 
 from pytest_loadgate.distributed_plan import WorkerPlan
+from pytest_loadgate.open_load import OpenFigures, ScheduleLog, open_figures
 from pytest_loadgate.protocol import (
     MSG_ARRIVED,
     MSG_FINISHED,
     MSG_FLUSH,
+    MSG_OPEN_START,
     MSG_READY,
     MSG_RELEASE,
     MSG_SAMPLES,
@@ -30,6 +33,7 @@ from pytest_loadgate.protocol import (
 from pytest_loadgate.race import RaceGate
 from pytest_loadgate.samples import SampleRecorder
 from pytest_loadgate.server import die_with_parent
+from pytest_loadgate.spec import OpenModel
 
 WORKER_LOG_TAIL_LINES = 30
 
@@ -92,6 +96,12 @@ class WorkerGroup:
         self.ready: set[str] = set()
         self.flushed: set[str] = set()
         self.gate: RaceGate | None = None
+        #: Per worker: requests waiting for a response and the oldest one's send time (wall).
+        self.waiting: dict[str, tuple[int, float | None]] = {}
+        self.open_model: OpenModel | None = None
+        self.open_logs: dict[str, tuple[int, int, int, ScheduleLog]] = {}
+        self.open_peaks: dict[str, int] = {}
+        self.open_origin_s = 0.0
         for msg_type, listener in ((MSG_READY, self._on_ready), (MSG_SAMPLES, self._on_samples),
                                    (MSG_ARRIVED, self._on_arrived),
                                    (MSG_FINISHED, self._on_finished)):
@@ -103,6 +113,11 @@ class WorkerGroup:
 
     def _on_samples(self, msg: Any, **_: Any) -> None:
         self.recorder.ingest(msg.node_id, msg.data["samples"])
+        count, oldest = msg.data.get("outstanding") or (0, None)
+        self.waiting[msg.node_id] = (int(count), oldest)
+        if "open" in msg.data and msg.node_id in self.open_logs:
+            self.open_logs[msg.node_id][3].add(msg.data["open"], -self.recorder.wall_origin)
+            self.open_peaks[msg.node_id] = int(msg.data.get("peak_busy", 0))
         if msg.data.get("final"):
             self.flushed.add(msg.node_id)
 
@@ -113,6 +128,32 @@ class WorkerGroup:
     def _on_finished(self, msg: Any, **_: Any) -> None:
         if self.gate is not None:
             self.gate.finished += int(msg.data["n"])
+
+    def outstanding(self) -> tuple[int, float | None]:
+        """Requests waiting across workers (as of their last report) and the oldest one's send
+        time on the run clock."""
+        count = sum(c for c, _ in self.waiting.values())
+        oldest = [t for c, t in self.waiting.values() if c and t is not None]
+        return count, (min(oldest) - self.recorder.wall_origin if oldest else None)
+
+    def start_open(self, model: OpenModel) -> None:
+        """Give each worker its share of the open model's schedule, starting now."""
+        self.open_model = model
+        self.open_origin_s = self.recorder.now()
+        origin_wall = self.recorder.wall_origin + self.open_origin_s
+        clients = sorted(c.id for c in self.runner.clients.all)
+        for index, client_id in enumerate(clients):
+            seed = random.randrange(2**32)
+            self.open_logs[client_id] = (index, len(clients), seed, ScheduleLog())
+            self.runner.send_message(MSG_OPEN_START, {
+                "origin_wall": origin_wall, "index": index, "of": len(clients), "seed": seed},
+                client_id=client_id)
+
+    def open_figures(self, start_s: float, end_s: float) -> OpenFigures | None:
+        if self.open_model is None:
+            return None
+        return open_figures(self.open_model, list(self.open_logs.values()), start_s, end_s,
+                            self.open_origin_s, sum(self.open_peaks.values()))
 
     def broadcast_release(self) -> None:
         self.runner.send_message(MSG_RELEASE, {})
@@ -126,7 +167,8 @@ class WorkerGroup:
         return None
 
     def connect(self, user_classes: Sequence[type[User]], *, race: bool,
-                exact_percentiles: bool) -> None:
+                exact_percentiles: bool, request_timeout_s: float | None = None,
+                open_model: OpenModel | None = None) -> None:
         """Start local workers, wait for all expected workers, and send them the setup."""
         for index in range(self.plan.local):
             log = self.log_dir / f"worker-{os.getpid()}-{self.port}-{index}.log"
@@ -147,7 +189,8 @@ class WorkerGroup:
                    f" {self.plan.bind_host} --master-port {self.port}" if self.plan.remote else ""))
         payload = base64.b64encode(cloudpickle.dumps({
             "user_classes": list(user_classes), "race": race,
-            "exact_percentiles": exact_percentiles})).decode()
+            "exact_percentiles": exact_percentiles, "request_timeout_s": request_timeout_s,
+            "open": open_model})).decode()
         # Sent to each connected worker until it acknowledges (a message can be missed by a
         # worker that is still busy starting up); the worker applies the setup once.
         next_send: dict[str, float] = {}

@@ -45,11 +45,12 @@ def explain(result: LoadResult) -> str:
     head = (f"load test failed: {len(failed)} of {len(result.checks)} checks failed"
             if failed else "load test failed")
     lines = [unreliable_note(result)] if result.unreliable else []
-    lines += [f"{head} (mode={result.spec.mode}, users={result.spec.users},"
+    lines += [f"{head} (mode={result.spec.mode}, {load_of(result.spec)},"
              f" window {lo:.1f}-{hi:.1f}s, {result.total.requests} requests,"
              f" host {result.host})"]
     if result.checks:
         lines += ["", format_table(result.checks)]
+    lines += fault_lines(result)
     for v in result.violations:
         lines.append(f"invariant {v.name!r} violated {v.phase} the run at {v.at_s:.1f}s"
                      f" ({v.count} failing sample(s)): {v.message}")
@@ -60,6 +61,35 @@ def explain(result: LoadResult) -> str:
     if result.report_path:
         lines.append(f"report: {result.report_path}")
     return "\n".join(lines)
+
+
+def load_of(spec: LoadSpec) -> str:
+    """``users=10``, or the open model's ``arrival_rate=200/s, max_users=200``."""
+    if spec.open is None:
+        return f"users={spec.users}"
+    stages = spec.open.profile.stages
+    rate = (f"arrival_rate={stages[0].to_rate:g}/s" if len(stages) == 1
+            else "arrival_stages=" + ",".join(f"{s.to_rate:g}/s@{s.duration_s:g}s"
+                                              for s in stages))
+    return f"{rate}, max_users={spec.open.max_users}, {spec.open.arrivals}"
+
+
+def fault_lines(result: LoadResult) -> list[str]:
+    """Sentences for stalls, censored requests and dropped iterations, naming their cause."""
+    lines = [c.detail for c in result.failed_checks() if c.threshold == "max_stall"]
+    censored = result.total.censored
+    if censored:
+        lines.append(f"{censored} request(s) had no response when the run ended: counted as"
+                     " failed, with the time they waited as their latency (a lower bound)")
+    dropped = next((c for c in result.failed_checks() if c.threshold == "max_dropped_rate"),
+                   None)
+    if dropped is not None:
+        cause = ("the load generator was saturated (see UNRELIABLE above), so they say nothing"
+                 " about the server" if result.generator_saturated or result.open_behind else
+                 "the server did not keep up with the arrival rate (a generator that kept its"
+                 " schedule; raise max_users only if iterations are long by design)")
+        lines.append(f"dropped iterations: {dropped.detail}; cause: {cause}")
+    return lines
 
 
 class LoadGate:
@@ -222,7 +252,9 @@ class LoadGate:
 
 def session_defaults(settings: Settings) -> dict[str, Any]:
     """Marker defaults that come from ini keys and options."""
-    return {"warmup": settings.warmup} if settings.warmup is not None else {}
+    pairs = {"warmup": settings.warmup, "max_stall": settings.max_stall,
+             "request_timeout": settings.request_timeout}
+    return {key: value for key, value in pairs.items() if value is not None}
 
 
 class BaselineJudge:

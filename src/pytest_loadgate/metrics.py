@@ -41,6 +41,13 @@ class EndpointStats:
     p99_ms: float
     max_ms: float
     status_counts: dict[int, int]
+    #: Requests still unanswered when the run ended, counted as failed (see inflight).
+    censored: int = 0
+    #: Service time percentiles (Locust's own response time). They equal the latencies above
+    #: in the closed model; in the open model latencies start at the scheduled arrival.
+    service_p50_ms: float = math.nan
+    service_p95_ms: float = math.nan
+    service_p99_ms: float = math.nan
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -52,16 +59,21 @@ def summarize(name: str, parts: list[EndpointSamples], start_s: float, end_s: fl
               duration_s: float) -> EndpointStats:
     """Compute statistics for samples whose completion falls in ``[start_s, end_s]``."""
     latencies: list[float] = []
+    service: list[float] = []
     failures = 0
+    censored = 0
     statuses: Counter[int] = Counter()
     for part in parts:
         # Offsets are appended in time order, so the window is one contiguous slice.
         lo = bisect_left(part.offsets_s, start_s)
         hi = bisect_right(part.offsets_s, end_s)
         latencies.extend(part.latencies_ms[lo:hi])
+        service.extend(part.service_ms[lo:hi])
         failures += sum(part.failed[lo:hi])
+        censored += sum(part.censored[lo:hi])
         statuses.update(part.statuses[lo:hi])
     latencies.sort()
+    service.sort()
     count = len(latencies)
 
     def r(value: float) -> float:
@@ -81,4 +93,8 @@ def summarize(name: str, parts: list[EndpointSamples], start_s: float, end_s: fl
         p99_ms=r(percentile(latencies, 0.99)),
         max_ms=r(latencies[-1]) if latencies else math.nan,
         status_counts=dict(statuses),
+        censored=censored,
+        service_p50_ms=r(percentile(service, 0.50)),
+        service_p95_ms=r(percentile(service, 0.95)),
+        service_p99_ms=r(percentile(service, 0.99)),
     )

@@ -13,6 +13,9 @@ import psutil
 
 #: Above this average CPU (percent of one core) the load generator measured itself.
 GENERATOR_SATURATED_CPU = 90.0
+#: A generator whose event loop wakes up this late (median) cannot send requests on time,
+#: whether it is busy itself or starved of CPU by other processes.
+GENERATOR_SATURATED_LAG_MS = 25.0
 RESOURCE_INTERVAL_SEC = 1.0
 URL_POLL_INTERVAL_SEC = 2.0
 

@@ -102,11 +102,21 @@ class PaceMeter:
                 break
         return total
 
-    def summary(self, start: float, stop: float, requests: int, avg_ms: float) -> Pace | None:
-        """The pace over the window, given its request count and mean latency."""
+    def summary(self, start: float, stop: float, requests: int, avg_ms: float,
+                request_s: float | None = None) -> Pace | None:
+        """The pace over the window, given its request count and mean latency.
+
+        ``request_s``, when known, is the user time spent waiting on responses in the window
+        (including requests still unanswered, see pytest_loadgate.inflight): a server that
+        stops answering keeps its users busy waiting, which is not the generator's fault.
+        """
         user_s = self.user_seconds(start, stop)
-        if user_s <= 0 or requests == 0 or stop <= start or not self.measured:
+        if user_s <= 0 or stop <= start or not self.measured:
             return None
+        if request_s is None:
+            if requests == 0:
+                return None
+            request_s = requests * avg_ms / 1000.0
         wait_s = sum(overlap(at, w, start, stop) for at, w in self.waits)
-        return Pace(user_s=user_s, request_s=requests * avg_ms / 1000.0, wait_s=wait_s,
+        return Pace(user_s=user_s, request_s=request_s, wait_s=wait_s,
                     achieved_rps=requests / (stop - start))

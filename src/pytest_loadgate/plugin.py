@@ -30,6 +30,9 @@ SPEC_KEY = pytest.StashKey[LoadSpec | None]()
 MARKER_HELP = (
     "users=10, spawn_rate=users, run_time='10s', warmup=min(3s, 25% of the run after ramp-up),"
     " abort_on_fail=False, abort_grace=3,"
+    " or the open model: arrival_rate=N (iterations/s) or arrival_stages=[{'rate': N,"
+    " 'duration': '30s'}, ...], max_users, arrivals='uniform'|'poisson', max_dropped_rate=0;"
+    " max_stall='2s', request_timeout='10s',"
     " avg_ms, p50_ms, p90_ms, p95_ms, p99_ms, max_ms, max_error_rate, min_rps,"
     " endpoints={'METHOD name': {...}}, profiles={'NAME': {...}}"
 )
@@ -80,7 +83,9 @@ def _marker_spec(item: pytest.Item) -> LoadSpec | None:
     assert marker is not None
     mode: Mode = "perf" if mode_name == "perf" else "race"
     settings = item.config.stash[SETTINGS_KEY]
-    defaults = session_defaults(settings) if mode == "perf" else {}
+    defaults = session_defaults(settings)
+    if mode == "race":  # a race has no warm-up; stall and timeout defaults apply to both
+        defaults.pop("warmup", None)
     return spec_from_marker(mode, marker.args, marker.kwargs, defaults,
                             where=f"@pytest.mark.{mode_name}", profile=settings.profile)
 

@@ -9,5 +9,10 @@ MSG_FLUSH = "loadgate_flush"  # master → worker: send what you have, marked fi
 MSG_ARRIVED = "loadgate_arrived"  # worker → master: one race user reached the barrier
 MSG_FINISHED = "loadgate_finished"  # worker → master: one race user finished its task
 MSG_RELEASE = "loadgate_release"  # master → workers: release the barrier
+#: master → one worker: {"origin_wall": s, "index": i, "of": n, "seed": int}: start its share
+#: of the open model's schedule (the model itself came with the setup).
+MSG_OPEN_START = "loadgate_open_start"
+#: MSG_SAMPLES also carries "outstanding": [count, oldest send time (wall) or None] and, in
+#: the open model, "open": a drained ScheduleLog (wall times) and "peak_busy".
 
 SAMPLE_SHIP_INTERVAL_SEC = 0.5

@@ -60,6 +60,10 @@ class LoadResult:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     resource_samples: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Spans without any response while requests waited (see pytest_loadgate.stall).
+    stalls: list[dict[str, Any]] = field(default_factory=list)
+    #: The open model's schedule figures over the window (see pytest_loadgate.open_load).
+    open: dict[str, float] | None = None
     #: Every attempt of a confirmed run (``confirm=N``), oldest first.
     attempts: list[dict[str, Any]] = field(default_factory=list)
     baseline_path: Path | None = None
@@ -76,13 +80,27 @@ class LoadResult:
     @property
     def pace_short(self) -> bool:
         """True when the users reached less than ``min_pace`` of the rate their waits imply."""
-        return (self.pace is not None and self.spec.min_pace > 0
+        # A stalled server held its users waiting: never the generator's fault.
+        return (self.pace is not None and self.spec.min_pace > 0 and not self.stalls
                 and self.pace["ratio"] < self.spec.min_pace)
+
+    @property
+    def open_behind(self) -> bool:
+        """True when the open model's scheduler itself fell behind: iterations started late
+        (median lateness over the generator limit) or never reached."""
+        from pytest_loadgate.monitor import GENERATOR_SATURATED_LAG_MS
+
+        if not self.open or not self.open["scheduled"]:
+            return False
+        unreached = self.open["scheduled"] - self.open["started"] - self.open["dropped"]
+        return (self.open["lateness_p50_ms"] > GENERATOR_SATURATED_LAG_MS
+                or unreached > max(1, 0.01 * self.open["scheduled"]))
 
     @property
     def unreliable(self) -> bool:
         """The figures measure the load generator or the machine, not the server."""
-        return self.generator_saturated or self.machine_busy or self.pace_short
+        return (self.generator_saturated or self.machine_busy or self.pace_short
+                or self.open_behind)
 
     def endpoint(self, name: str) -> EndpointStats:
         """Figures of ``"METHOD name"``; ``KeyError`` listing the known names when absent."""

@@ -19,14 +19,16 @@ from locust.env import Environment
 from locust.event import Events
 from locust.runners import STATE_STOPPED, Runner
 
-from pytest_loadgate.checks import evaluate
+from pytest_loadgate.checks import evaluate, fault_checks
 from pytest_loadgate.distributed import WorkerError, WorkerGroup
 from pytest_loadgate.distributed_plan import WorkerPlan
 from pytest_loadgate.errors import LoadgateConfigError
+from pytest_loadgate.inflight import InFlight
 from pytest_loadgate.invariants import Invariant
 from pytest_loadgate.metrics import EndpointStats, summarize
 from pytest_loadgate.monitor import (
     GENERATOR_SATURATED_CPU,
+    GENERATOR_SATURATED_LAG_MS,
     RESOURCE_INTERVAL_SEC,
     URL_POLL_INTERVAL_SEC,
     ProcessMonitor,
@@ -36,6 +38,7 @@ from pytest_loadgate.monitor import (
     stall_share,
     steal_share,
 )
+from pytest_loadgate.open_load import OpenFigures, OpenLoad
 from pytest_loadgate.pacing import PaceMeter
 from pytest_loadgate.progress import ProgressPrinter, Snapshot
 from pytest_loadgate.race import RaceGate, race_user_class
@@ -44,6 +47,7 @@ from pytest_loadgate.result import LoadResult
 from pytest_loadgate.samples import TOTAL_NAME, SampleRecorder, exact_bucket
 from pytest_loadgate.server import Target
 from pytest_loadgate.spec import LoadSpec
+from pytest_loadgate.stall import Stall, StallDetector
 
 log = logging.getLogger("pytest_loadgate")
 
@@ -52,9 +56,6 @@ ABORT_CHECK_INTERVAL_SEC = 0.5
 RECENT_WINDOW_SEC = 2.0
 RACE_SPAWN_TIMEOUT_SEC = 30.0
 LOOP_LAG_PROBE_SEC = 0.1
-#: A generator whose event loop wakes up this late (median) cannot send requests on time,
-#: whether it is busy itself or starved of CPU by other processes.
-GENERATOR_SATURATED_LAG_MS = 25.0
 
 
 def generator_saturated(generator: dict[str, float] | None) -> bool:
@@ -87,8 +88,14 @@ def exact_locust_histograms() -> Iterator[None]:
         locust.stats.bucket_response_time = original
 
 
-def prepare_user_classes(user_classes: Sequence[Any], host: str) -> list[type[User]]:
-    """Subclass each user class with ``host`` set, so the caller's classes stay untouched."""
+#: Locust's default FastHttpUser timeouts; a class that kept them gets the run's timeout.
+LOCUST_DEFAULT_TIMEOUT_SEC = 60.0
+
+
+def prepare_user_classes(user_classes: Sequence[Any], host: str,
+                         request_timeout_s: float | None = None) -> list[type[User]]:
+    """Subclass each user class with ``host`` set (and, for FastHttpUser classes that keep
+    Locust's 60 s timeouts, ``request_timeout_s``), so the caller's classes stay untouched."""
     if not user_classes:
         raise LoadgateConfigError("loadgate.run() needs at least one Locust User class")
     prepared = []
@@ -97,9 +104,13 @@ def prepare_user_classes(user_classes: Sequence[Any], host: str) -> list[type[Us
             raise LoadgateConfigError(f"loadgate.run(): {cls!r} is not a Locust User class")
         if getattr(cls, "abstract", False):
             raise LoadgateConfigError(f"loadgate.run(): {cls.__name__} is abstract")
-        prepared.append(type(cls.__name__, (cls,), {
-            "host": host, "__module__": cls.__module__, "__qualname__": cls.__qualname__,
-        }))
+        attrs: dict[str, Any] = {
+            "host": host, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        if request_timeout_s is not None:
+            for name in ("network_timeout", "connection_timeout"):
+                if getattr(cls, name, None) == LOCUST_DEFAULT_TIMEOUT_SEC:
+                    attrs[name] = request_timeout_s
+        prepared.append(type(cls.__name__, (cls,), attrs))
     return prepared
 
 
@@ -122,21 +133,32 @@ class LoadRun:
         self.workers = workers or WorkerPlan()
         self.log_dir = log_dir or Path("reports")
         self.group: WorkerGroup | None = None
-        classes = prepare_user_classes(user_classes, target.url)
+        classes = prepare_user_classes(user_classes, target.url, spec.request_timeout_s)
         self.prepared = classes
         if self.gate is not None and not self.workers.total:
             classes = [race_user_class(c, self.gate) for c in classes]
         if shape is not None and (self.gate is not None or not isinstance(shape, LoadTestShape)):
             raise LoadgateConfigError(
                 f"loadgate.run(): shape={shape!r} must be a LoadTestShape instance (perf only)")
+        if shape is not None and spec.open is not None:
+            raise LoadgateConfigError(
+                f"loadgate.run(): shape={type(shape).__name__}() cannot drive the open model"
+                " (arrival_rate/arrival_stages); use arrival_stages for a changing rate")
         self.shape = shape
         self.steps: list[tuple[float, int]] = []
         self.recorder = SampleRecorder()
+        self.inflight = InFlight(self.recorder.now, spec.request_timeout_s)
+        self.stall = StallDetector(spec.max_stall_s) if spec.max_stall_s > 0 else None
+        self.stalled: Stall | None = None
+        self.open: OpenLoad | None = None
         self.pace_meter = PaceMeter(self.recorder.now)
         self.probe = (ReferenceProbe(reference_url, self.recorder.now)
                       if reference_url and self.gate is None else None)
         self.environment = Environment(user_classes=classes, events=Events(), host=target.url,
                                        catch_exceptions=True, shape_class=shape)
+        if spec.open is not None and not self.workers.total:
+            self.open = OpenLoad(self.environment, classes, spec.open, self.recorder.now,
+                                 self.recorder.iterations)
         self.watched = [WatchedUrl(target.url + (p if p.startswith("/") else "/" + p))
                         for p in watch_paths]
         self.server_monitor: ProcessMonitor | None = None
@@ -162,6 +184,8 @@ class LoadRun:
     # -- window ------------------------------------------------------------------------------
     def window(self, end_s: float) -> tuple[float, float]:
         """The verdict window: after ramp-up and warm-up (perf) or from release (race)."""
+        if self.spec.open is not None:  # the schedule starts at 0 with no ramp of users
+            return min(self.spec.warmup_s, end_s), end_s
         if self.gate is not None:
             start = self.gate.released_at if self.gate.released_at is not None else end_s
             return start, end_s
@@ -256,10 +280,29 @@ class LoadRun:
         if not self.steps or self.steps[-1][1] != target:
             self.steps.append((now, target))
 
+    def _outstanding(self) -> tuple[int, float | None]:
+        """Requests waiting for a response now, and when the oldest of them was sent."""
+        if self.group is not None:
+            return self.group.outstanding()
+        return len(self.inflight.outstanding), self.inflight.oldest_started_s()
+
+    def _check_stall(self, now: float) -> bool:
+        """True when no response arrived for ``max_stall`` while requests were waiting."""
+        if self.stall is None:
+            return False
+        count, oldest = self._outstanding()
+        stall = self.stall.observe(now, self.recorder.last_response_s, oldest, count)
+        if stall is not None:
+            self.stalled = stall
+            return True
+        return False
+
     def _should_stop(self, runner: Runner, deadline: float, now: float) -> bool:
         notice = self.target.check_alive() or (self.group.death_notice() if self.group else None)
         if notice:
             self.problems.append(notice)
+            return True
+        if self._check_stall(now):
             return True
         if self.spec.abort_on_fail and now >= self._next_abort_check:
             self._next_abort_check = now + ABORT_CHECK_INTERVAL_SEC
@@ -267,6 +310,8 @@ class LoadRun:
                 return True
         if self.gate is not None:
             return self.gate.finished >= self.spec.users or now >= deadline
+        if self.open is not None:
+            return now >= deadline
         if self.shape is not None:
             self._track_steps(runner, now)
             return (now > 1.0 and runner.shape_greenlet is None
@@ -288,9 +333,9 @@ class LoadRun:
         """Run the load and return its result (checks evaluated, reports not yet written)."""
         env = self.environment
         # Pace is measured where the users run: in-process perf runs (a race waits on purpose).
-        measure_pace = self.gate is None and not self.workers.total
+        measure_pace = self.gate is None and not self.workers.total and self.spec.open is None
         pacing = self.pace_meter.measuring() if measure_pace else contextlib.nullcontext()
-        with exact_locust_histograms(), pacing:
+        with exact_locust_histograms(), pacing, self.inflight.tracking():
             self.recorder.restart()
             runner = self._create_runner()
             history = gevent.spawn(locust.stats.stats_history, runner)
@@ -308,7 +353,9 @@ class LoadRun:
             try:
                 if self.group is not None:
                     self.group.connect(self.prepared, race=self.gate is not None,
-                                       exact_percentiles=True)
+                                       exact_percentiles=True,
+                                       request_timeout_s=self.spec.request_timeout_s,
+                                       open_model=self.spec.open)
                     # In a distributed run the workers generate the load: watch them instead.
                     self.worker_monitors = [ProcessMonitor(w.proc.pid, tree=False)
                                             for w in self.group.workers]
@@ -316,7 +363,13 @@ class LoadRun:
                     deadline = self.recorder.now() + self.spec.run_time_s
                 if self.probe is not None:  # on the recorder's clock, which starts here
                     watchers.append(gevent.spawn(self.probe.run))
-                if self.shape is not None:
+                if self.open is not None:
+                    self.spawned_at = 0.0
+                    watchers.append(gevent.spawn(self.open.run))
+                elif self.group is not None and self.spec.open is not None:
+                    self.spawned_at = 0.0
+                    self.group.start_open(self.spec.open)
+                elif self.shape is not None:
                     runner.start_shape()
                 elif self.group is not None:  # MasterRunner.start blocks while dispatching
                     watchers.append(gevent.spawn(runner.start, self.spec.users,
@@ -351,8 +404,14 @@ class LoadRun:
             except WorkerError as exc:
                 self.problems.append(str(exc))
             finally:
+                if self.group is None:
+                    # Before the users are stopped: what is still unanswered enters the figures.
+                    self.inflight.censor(env.events.request.fire)
+                self.recorder.close()  # workers censor theirs when stopped (see worker.py)
                 end = self.recorder.now()
                 gevent.killall(watchers)
+                if self.open is not None:
+                    self.open.stop()
                 if self.group is not None:
                     self.group.finish()
                     self.group.close()
@@ -368,6 +427,13 @@ class LoadRun:
             for watched in self.watched:
                 watched.poll(self.recorder.now())
         return Run(self._result(runner, end), env, self.recorder, self.history)
+
+    def _open_figures(self, start: float, stop: float) -> OpenFigures | None:
+        if self.open is not None:
+            return self.open.figures(start, stop)
+        if self.group is not None and self.spec.open is not None:
+            return self.group.open_figures(start, stop)
+        return None
 
     def _generator_summary(self, start: float, stop: float) -> dict[str, float] | None:
         """CPU of the load generator (this process, or the busiest local worker) and, for an
@@ -413,7 +479,10 @@ class LoadRun:
         total, endpoints = self.stats_between(start, stop)
         server = self.server_monitor.summary(start, stop) if self.server_monitor else None
         generator = self._generator_summary(start, stop)
+        stalls = self.stall.finish(end) if self.stall is not None else []
+        open_figures = self._open_figures(start, stop)
         checks = evaluate(self.spec, total, endpoints, server)
+        checks += fault_checks(self.spec, stalls, open_figures)
         problems = list(self.problems)
         if self.spec.mode == "perf" and self.spawned_at is None and not self.interrupted:
             problems.append(f"spawning of {self.spec.users} users did not finish within"
@@ -432,7 +501,12 @@ class LoadRun:
             server_resources=server, generator_resources=generator,
             generator_saturated=generator_saturated(generator),
             pace=(pace.as_dict() if (pace := self.pace_meter.summary(
-                start, stop, total.requests, total.avg_ms)) else None),
+                start, stop, total.requests, total.avg_ms,
+                request_s=max(self.inflight.waiting_seconds(start, stop),
+                              total.requests * total.avg_ms / 1000 if total.requests else 0.0),
+            )) else None),
+            stalls=[s.as_dict() for s in stalls],
+            open=open_figures.as_dict() if open_figures is not None else None,
             machine_stall=(None if (share := stall_share(self.pressure, start, stop)) is None
                            else round(share, 3)),
             machine_steal=(None if (stolen := steal_share(self.steal, start, stop)) is None

@@ -1,7 +1,13 @@
 """Record every request of a run, exactly, so verdicts use real percentiles and a chosen window.
 
 Locust buckets response times to about two significant digits; we keep raw samples instead
-(one float time, one float latency, one status code and one failure flag per request).
+(per request: completion time, latency, service time, status code, failure and censored flags).
+
+Latency is what verdicts judge. In the closed model it is Locust's own response time (the
+service time). In the open model (see pytest_loadgate.open_load) the first request of each
+iteration is measured from the iteration's *scheduled* start instead, so a generator that
+started it late (or a pool that was busy) cannot hide waiting from the figures; later requests
+of the iteration are sent as soon as the previous one is answered and keep their service time.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import gevent
+
 TOTAL_NAME = "Aggregated"
 
 
@@ -21,14 +29,19 @@ class EndpointSamples:
 
     offsets_s: array = field(default_factory=lambda: array("d"))
     latencies_ms: array = field(default_factory=lambda: array("d"))
+    service_ms: array = field(default_factory=lambda: array("d"))
     statuses: array = field(default_factory=lambda: array("H"))
     failed: array = field(default_factory=lambda: array("b"))
+    censored: array = field(default_factory=lambda: array("b"))
 
-    def append(self, offset_s: float, latency_ms: float, status: int, failed: bool) -> None:
+    def append(self, offset_s: float, latency_ms: float, status: int, failed: bool,
+               service_ms: float | None = None, censored: bool = False) -> None:
         self.offsets_s.append(offset_s)
         self.latencies_ms.append(latency_ms)
+        self.service_ms.append(latency_ms if service_ms is None else service_ms)
         self.statuses.append(status if 0 <= status < 65536 else 0)
         self.failed.append(1 if failed else 0)
+        self.censored.append(1 if censored else 0)
 
     def __len__(self) -> int:
         return len(self.offsets_s)
@@ -36,8 +49,18 @@ class EndpointSamples:
     def extend(self, other: EndpointSamples) -> None:
         self.offsets_s.extend(other.offsets_s)
         self.latencies_ms.extend(other.latencies_ms)
+        self.service_ms.extend(other.service_ms)
         self.statuses.extend(other.statuses)
         self.failed.extend(other.failed)
+        self.censored.extend(other.censored)
+
+
+#: Context key of a censored request: the greenlet of the user that sent it.
+CENSORED_GREENLET = "loadgate_greenlet"
+
+
+class NoResponse(Exception):
+    """A request still unanswered when the run ended (see pytest_loadgate.inflight)."""
 
 
 def exact_bucket(response_time: float) -> float:
@@ -53,8 +76,44 @@ def status_of(response: Any, exception: BaseException | None) -> int:
     return 0
 
 
-#: One sample as a worker ships it: wall-clock end time, latency (ms), status, failed (0/1).
-WireSample = tuple[float, float, int, int]
+#: One sample as a worker ships it: wall-clock end time, latency (ms), status, failed (0/1),
+#: service time (ms), censored (0/1).
+WireSample = tuple[float, float, int, int, float, int]
+
+
+def is_censored(exception: BaseException | None) -> bool:
+    """True for the failure the in-flight tracker reports for a request left unanswered."""
+    return isinstance(exception, NoResponse)
+
+
+class IterationClock:
+    """Scheduled start of the iteration each user greenlet is running (open model only).
+
+    The first request an iteration reports consumes its entry, so only that request is
+    measured from the scheduled start.
+    """
+
+    def __init__(self) -> None:
+        self.scheduled: dict[Any, float] = {}
+
+    def begin(self, greenlet: Any, scheduled_s: float) -> None:
+        self.scheduled[greenlet] = scheduled_s
+
+    def end(self, greenlet: Any) -> None:
+        self.scheduled.pop(greenlet, None)
+
+    def take(self, greenlet: Any) -> float | None:
+        return self.scheduled.pop(greenlet, None)
+
+
+def corrected_ms(service_ms: float, end_s: float, start_s: float | None,
+                 scheduled_s: float | None) -> float:
+    """Latency as the user sees it: from the scheduled start (when later than the request's
+    own start) to the response; the service time when there was no schedule."""
+    if scheduled_s is None:
+        return service_ms
+    sent_s = start_s if start_s is not None else end_s - service_ms / 1000.0
+    return service_ms + max(0.0, sent_s - scheduled_s) * 1000.0
 
 
 class SampleRecorder:
@@ -70,11 +129,22 @@ class SampleRecorder:
         self.wall_origin = time.time()
         self.endpoints: dict[str, EndpointSamples] = {}
         self.remote: dict[tuple[str, str], EndpointSamples] = {}
+        self.iterations = IterationClock()
+        #: When the last response arrived (run clock; censored requests do not count).
+        self.last_response_s: float | None = None
+        #: Samples reported after the run ended (by users being stopped) are not kept.
+        self.closed_at: float | None = None
 
     def restart(self) -> None:
         """Make time zero now (before the first request)."""
         self.started_at = self._clock()
         self.wall_origin = time.time()
+        self.last_response_s = None
+        self.closed_at = None
+
+    def close(self) -> None:
+        """Keep no further local samples (the run has ended and its in-flight was censored)."""
+        self.closed_at = self.now()
 
     def ingest(self, source: str, batch: dict[str, list[WireSample]]) -> None:
         """Add samples shipped by a worker (wall-clock times mapped onto this run's clock)."""
@@ -84,8 +154,14 @@ class SampleRecorder:
             part = self.remote.get(key)
             if part is None:
                 part = self.remote[key] = EndpointSamples()
-            for wall_ts, latency, status, failed in rows:
-                part.append(wall_ts - origin, latency, status, bool(failed))
+            for wall_ts, latency, status, failed, service, censored in rows:
+                offset = wall_ts - origin
+                if censored and self.closed_at is not None:
+                    offset = min(offset, self.closed_at)  # censored when the run ended
+                part.append(offset, latency, status, bool(failed), service, bool(censored))
+                if not censored and (self.last_response_s is None
+                                     or offset > self.last_response_s):
+                    self.last_response_s = offset
 
     def now(self) -> float:
         """Seconds since the recorder was created."""
@@ -93,14 +169,26 @@ class SampleRecorder:
 
     def on_request(self, request_type: str, name: str, response_time: float | None,
                    response: Any = None, exception: BaseException | None = None,
+                   context: Any = None, start_time: float | None = None,
                    **_: Any) -> None:
         """Locust ``request`` event listener."""
+        if self.closed_at is not None:
+            return
+        now = self.now()
+        censored = is_censored(exception)
+        service = float(response_time or 0.0)
+        greenlet = (context or {}).get(CENSORED_GREENLET) if censored else gevent.getcurrent()
+        scheduled = self.iterations.take(greenlet) if greenlet is not None else None
+        start_s = start_time - self.wall_origin if isinstance(start_time, float) else None
+        latency = corrected_ms(service, now, start_s, scheduled)
         key = f"{request_type} {name}"
         samples = self.endpoints.get(key)
         if samples is None:
             samples = self.endpoints[key] = EndpointSamples()
-        samples.append(self.now(), float(response_time or 0.0), status_of(response, exception),
-                       exception is not None)
+        samples.append(now, latency, status_of(response, exception), exception is not None,
+                       service, censored)
+        if not censored:
+            self.last_response_s = now
 
     def items(self) -> Iterator[tuple[str, list[EndpointSamples]]]:
         """Endpoint name → its sample series (one per source), sorted by name."""

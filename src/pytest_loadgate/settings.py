@@ -47,6 +47,12 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("loadgate_calibrate", "--loadgate-calibrate",
      "run each selected load test N times unchanged and print the run-to-run spread and"
      " suggested limits (thresholds are reported, not enforced)"),
+    ("loadgate_max_stall", "--loadgate-max-stall",
+     "default max_stall: a span this long (e.g. 2s) with requests outstanding and no response"
+     " fails the run and ends it early; 0 turns it off (default: 2s)"),
+    ("loadgate_request_timeout", "--loadgate-request-timeout",
+     "default request_timeout for Locust's HTTP clients that keep their own 60 s default"
+     " (default: 10s)"),
     ("loadgate_warmup", "--loadgate-warmup",
      "default warm-up left out of perf verdicts after ramp-up, e.g. 2s (default: 3s, or a"
      " quarter of the run after ramp-up if shorter)"),
@@ -89,6 +95,8 @@ class Settings:
     baseline_min_requests: int = 200
     confirm: int = 0
     calibrate: int = 0
+    max_stall: float | None = None
+    request_timeout: float | None = None
 
 
 def _raw(config: Any, dest: str) -> tuple[Any, str]:
@@ -195,6 +203,16 @@ def load_settings(config: Any) -> Settings:
     if unreliable not in ("fail", "skip"):
         raise LoadgateConfigError(f"{unreliable_where}: {unreliable_raw!r} must be fail or skip")
     factory = str(config.getini("loadgate_app_factory")).lower() in ("1", "true", "yes", "on")
+    stall_raw, stall_where = _raw(config, "loadgate_max_stall")
+    max_stall = (_duration(stall_raw, stall_where, "max_stall")
+                 if stall_raw not in (None, "") else None)
+    if max_stall is not None and max_stall < 0:
+        raise LoadgateConfigError(f"{stall_where}: {stall_raw!r} must be >= 0 (0: off)")
+    rt_raw, rt_where = _raw(config, "loadgate_request_timeout")
+    request_timeout = (_duration(rt_raw, rt_where, "request_timeout")
+                       if rt_raw not in (None, "") else None)
+    if request_timeout is not None and request_timeout <= 0:
+        raise LoadgateConfigError(f"{rt_where}: {rt_raw!r} must be > 0 seconds")
     return Settings(
         host=host,
         report_dir=report_dir,
@@ -217,4 +235,6 @@ def load_settings(config: Any) -> Settings:
                                             "ini loadgate_baseline_min_requests")),
         confirm=_bounded_count(config, "loadgate_confirm", 10),
         calibrate=_bounded_count(config, "loadgate_calibrate", 100),
+        max_stall=max_stall,
+        request_timeout=request_timeout,
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pytest_loadgate.arrivals import Arrivals, RateProfile
 from pytest_loadgate.durations import parse_duration
 from pytest_loadgate.errors import LoadgateConfigError
+from pytest_loadgate.stall import DEFAULT_MAX_STALL_SEC
 
 Mode = Literal["perf", "race"]
 
@@ -19,7 +21,11 @@ ENDPOINT_THRESHOLD_KEYS = (*LATENCY_KEYS, "max_error_rate", "min_rps")
 SERVER_THRESHOLD_KEYS = ("max_rss_growth_mb",)
 THRESHOLD_KEYS = (*ENDPOINT_THRESHOLD_KEYS, *SERVER_THRESHOLD_KEYS)
 LOAD_KEYS = ("users", "spawn_rate", "run_time", "warmup", "abort_on_fail", "abort_grace")
-ALL_KEYS = (*LOAD_KEYS, *THRESHOLD_KEYS, "endpoints", "max_regression", "confirm", "min_pace")
+#: The open workload model (see pytest_loadgate.arrivals and pytest_loadgate.open_load).
+OPEN_KEYS = ("arrival_rate", "arrival_stages", "max_users", "arrivals", "max_dropped_rate")
+FAULT_KEYS = ("max_stall", "request_timeout")
+ALL_KEYS = (*LOAD_KEYS, *OPEN_KEYS, *FAULT_KEYS, *THRESHOLD_KEYS, "endpoints",
+            "max_regression", "confirm", "min_pace")
 #: Metrics ``max_regression`` may name (see pytest_loadgate.baseline).
 REGRESSION_METRICS = ("avg", "p50", "p90", "p95", "p99", "max", "rps", "error_rate",
                       "p50_rel", "p50_ref")
@@ -37,6 +43,34 @@ DEFAULT_WARMUP_SHARE = 0.25
 #: Default ``min_pace``: a run that reached less than half the request rate its users' waits
 #: and response times imply is unreliable (see pytest_loadgate.pacing).
 DEFAULT_MIN_PACE = 0.5
+#: Default per-request timeout (Locust's own is 60 s, longer than most runs).
+DEFAULT_REQUEST_TIMEOUT_SEC = 10.0
+#: Default pool of the open model: one user per iteration/s of the peak rate (iterations of
+#: up to a second at the peak), and at least this many.
+DEFAULT_OPEN_MIN_USERS = 10
+#: Upper bound on ``arrival_rate`` per run (iterations/s).
+MAX_ARRIVAL_RATE = 100_000.0
+
+
+@dataclass(frozen=True)
+class OpenModel:
+    """The open workload model: iterations start on a schedule, whatever the server does."""
+
+    profile: RateProfile
+    max_users: int
+    arrivals: Arrivals = "uniform"
+    #: Share of scheduled iterations that may be dropped for want of a free user (0-1).
+    max_dropped_rate: float = 0.0
+
+    def as_kwargs(self, constant: bool) -> dict[str, Any]:
+        out: dict[str, Any]
+        if constant:
+            out = {"arrival_rate": self.profile.stages[0].to_rate}
+        else:
+            out = {"arrival_stages": [{"rate": s.to_rate, "duration": s.duration_s}
+                                      for s in self.profile.stages]}
+        return {**out, "max_users": self.max_users, "arrivals": self.arrivals,
+                "max_dropped_rate": self.max_dropped_rate}
 
 
 @dataclass(frozen=True)
@@ -80,21 +114,43 @@ class LoadSpec:
     confirm: int = 0
     #: Below this achieved/implied request rate the run is unreliable (0: not checked).
     min_pace: float = DEFAULT_MIN_PACE
+    #: A span this long with requests outstanding and no response fails the run (0: off).
+    max_stall_s: float = DEFAULT_MAX_STALL_SEC
+    #: Per-request timeout applied to Locust's HTTP clients that keep their default.
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_SEC
+    #: The open model, when ``arrival_rate``/``arrival_stages`` are given (None: closed).
+    open: OpenModel | None = None
     #: The arguments the spec was built from: overrides merge over these, so defaults that
     #: depend on other arguments (spawn_rate, warmup) are derived again.
     given: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def with_overrides(self, overrides: Mapping[str, Any], where: str) -> LoadSpec:
         """Return a new spec with ``overrides`` (validated, naming ``where``) applied."""
-        merged = {**(self.given or self.as_kwargs()), **overrides}
-        return build_spec(self.mode, merged, where=where)
+        base = dict(self.given or self.as_kwargs())
+        # An override that picks a model (or a rate form) replaces the marker's other one.
+        if any(k in overrides for k in ("arrival_rate", "arrival_stages")):
+            for key in ("users", "spawn_rate", "arrival_rate", "arrival_stages"):
+                base.pop(key, None)
+            if "arrival_stages" in overrides:
+                base.pop("run_time", None)
+        elif any(k in overrides for k in ("users", "spawn_rate")):
+            for key in OPEN_KEYS:
+                base.pop(key, None)
+        return build_spec(self.mode, {**base, **overrides}, where=where)
 
     def as_kwargs(self) -> dict[str, Any]:
         """The spec as marker-style keyword arguments."""
-        out: dict[str, Any] = {
-            "users": self.users,
-            "spawn_rate": self.spawn_rate,
-            "run_time": self.run_time_s,
+        out: dict[str, Any]
+        if self.open is not None:
+            constant = "arrival_stages" not in self.given
+            out = self.open.as_kwargs(constant)
+            if constant:
+                out["run_time"] = self.run_time_s
+        else:
+            out = {"users": self.users, "spawn_rate": self.spawn_rate,
+                   "run_time": self.run_time_s}
+        out = {
+            **out,
             "warmup": self.warmup_s,
             "abort_on_fail": self.abort_on_fail,
             "abort_grace": self.abort_grace_s,
@@ -108,6 +164,8 @@ class LoadSpec:
             out["confirm"] = self.confirm
         if self.min_pace != DEFAULT_MIN_PACE:
             out["min_pace"] = self.min_pace
+        out["max_stall"] = self.max_stall_s
+        out["request_timeout"] = self.request_timeout_s
         return out
 
 
@@ -195,14 +253,102 @@ def _regression(value: Any, where: str) -> dict[str, float]:
     return out
 
 
+def _stages(value: Any, where: str) -> list[tuple[float, float]]:
+    example = "[{'rate': 50, 'duration': '30s'}, {'rate': 400, 'duration': '1m'}]"
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
+        raise LoadgateConfigError(
+            f"{where}: arrival_stages={value!r} must be a non-empty list such as {example}")
+    points = []
+    for i, stage in enumerate(value):
+        name = f"arrival_stages[{i}]"
+        if not isinstance(stage, Mapping) or set(stage) != {"rate", "duration"}:
+            raise LoadgateConfigError(
+                f"{where}: {name}={stage!r} must be a dict with exactly the keys 'rate'"
+                f" (iterations/s) and 'duration', e.g. {{'rate': 50, 'duration': '30s'}}")
+        rate = _number(f"{name}['rate']", stage["rate"], where)
+        if not 0 <= rate <= MAX_ARRIVAL_RATE:
+            raise LoadgateConfigError(f"{where}: {name}['rate']={stage['rate']!r} must be"
+                                      f" between 0 and {MAX_ARRIVAL_RATE:g} iterations/s")
+        points.append((rate, _duration(f"{name}['duration']", stage["duration"], where)))
+    if sum(d for _, d in points) <= 0 or all(r == 0 for r, _ in points):
+        raise LoadgateConfigError(
+            f"{where}: arrival_stages={value!r} schedule no iterations (every duration or"
+            " every rate is 0)")
+    return points
+
+
+def _open_model(mode: Mode, kwargs: Mapping[str, Any], where: str) -> OpenModel | None:
+    """The open model from ``arrival_rate``/``arrival_stages`` and their companions."""
+    rate_raw, stages_raw = kwargs.get("arrival_rate"), kwargs.get("arrival_stages")
+    if rate_raw is None and stages_raw is None:
+        stray = [k for k in OPEN_KEYS if kwargs.get(k) is not None]
+        if stray:
+            raise LoadgateConfigError(
+                f"{where}: {stray[0]}={kwargs[stray[0]]!r} belongs to the open model; give"
+                " arrival_rate or arrival_stages too")
+        return None
+    if mode == "race":
+        raise LoadgateConfigError(f"{where}: a race spawns its users at once; arrival_rate and"
+                                  " arrival_stages are for perf tests")
+    if rate_raw is not None and stages_raw is not None:
+        raise LoadgateConfigError(
+            f"{where}: give either arrival_rate={rate_raw!r} (constant) or arrival_stages"
+            " (ramping), not both")
+    closed = [k for k in ("users", "spawn_rate") if kwargs.get(k) is not None]
+    if closed:
+        raise LoadgateConfigError(
+            f"{where}: {closed[0]}={kwargs[closed[0]]!r} is not used by the open model"
+            " (arrival_rate/arrival_stages); size its pool of users with max_users")
+    if stages_raw is not None:
+        if kwargs.get("run_time") is not None:
+            raise LoadgateConfigError(
+                f"{where}: run_time={kwargs['run_time']!r} cannot be combined with"
+                " arrival_stages: the run lasts as long as its stages")
+        profile = RateProfile.from_points(_stages(stages_raw, where))
+    else:
+        rate = _number("arrival_rate", rate_raw, where)
+        if not 0 < rate <= MAX_ARRIVAL_RATE:
+            raise LoadgateConfigError(f"{where}: arrival_rate={rate_raw!r} must be > 0 and at"
+                                      f" most {MAX_ARRIVAL_RATE:g} iterations/s")
+        run_time = _duration("run_time", kwargs.get("run_time", DEFAULT_PERF_RUN_TIME_SEC),
+                             where)
+        profile = RateProfile.constant(rate, run_time)
+    pool_raw = kwargs.get("max_users")
+    if pool_raw is None:
+        max_users = max(DEFAULT_OPEN_MIN_USERS, math.ceil(profile.peak_rate))
+    elif isinstance(pool_raw, bool) or not isinstance(pool_raw, int) or pool_raw < 1:
+        raise LoadgateConfigError(f"{where}: max_users={pool_raw!r} must be an integer >= 1")
+    else:
+        max_users = pool_raw
+    arrivals = kwargs.get("arrivals") or "uniform"
+    if arrivals not in ("uniform", "poisson"):
+        raise LoadgateConfigError(
+            f"{where}: arrivals={kwargs.get('arrivals')!r} must be 'uniform' or 'poisson'")
+    dropped = _number("max_dropped_rate", kwargs.get("max_dropped_rate", 0.0) or 0.0, where)
+    if not 0 <= dropped <= 1:
+        raise LoadgateConfigError(
+            f"{where}: max_dropped_rate={kwargs.get('max_dropped_rate')!r} must be a fraction"
+            " between 0 and 1 (0.01 means 1% of the scheduled iterations)")
+    return OpenModel(profile=profile, max_users=max_users,
+                     arrivals="poisson" if arrivals == "poisson" else "uniform",
+                     max_dropped_rate=dropped)
+
+
 def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
     """Validate marker-style ``kwargs`` into a :class:`LoadSpec`; errors name ``where``."""
+    given = dict(kwargs)
     unknown = sorted(set(kwargs) - set(ALL_KEYS))
     if unknown:
         raise LoadgateConfigError(
             f"{where}: unknown argument {unknown[0]}={kwargs[unknown[0]]!r};"
             f" known: {', '.join(ALL_KEYS)}"
         )
+    open_model = _open_model(mode, kwargs, where)
+    if open_model is not None:
+        # users/spawn_rate are refused with the open model; its pool stands in for them.
+        kwargs = {**kwargs, "users": open_model.max_users}
+        if "arrival_stages" in kwargs:
+            kwargs["run_time"] = open_model.profile.duration_s
     default_users = DEFAULT_PERF_USERS if mode == "perf" else DEFAULT_RACE_USERS
     users_raw = kwargs.get("users", default_users)
     if isinstance(users_raw, bool) or not isinstance(users_raw, int) or users_raw < 1:
@@ -221,7 +367,7 @@ def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
     run_time_s = _duration("run_time", kwargs.get("run_time", default_time), where)
     if run_time_s <= 0:
         raise LoadgateConfigError(f"{where}: run_time={kwargs.get('run_time')!r} must be > 0")
-    ramp_s = (users - 1) / spawn_rate  # the first user starts at once
+    ramp_s = (users - 1) / spawn_rate if open_model is None else 0.0  # first user at once
     if "warmup" in kwargs and kwargs["warmup"] is not None:
         warmup_s = _duration("warmup", kwargs["warmup"], where)
     else:
@@ -258,6 +404,15 @@ def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
         raise LoadgateConfigError(
             f"{where}: min_pace={kwargs.get('min_pace')!r} must be a fraction from 0 (off) to"
             " below 1 (0.5: the run must reach half the rate its waits imply)")
+    max_stall = _duration("max_stall", kwargs.get("max_stall", DEFAULT_MAX_STALL_SEC), where)
+    if max_stall < 0:
+        raise LoadgateConfigError(f"{where}: max_stall={kwargs.get('max_stall')!r} must be >= 0"
+                                  " seconds (0 turns stall detection off)")
+    timeout = _duration("request_timeout",
+                        kwargs.get("request_timeout", DEFAULT_REQUEST_TIMEOUT_SEC), where)
+    if timeout <= 0:
+        raise LoadgateConfigError(
+            f"{where}: request_timeout={kwargs.get('request_timeout')!r} must be > 0 seconds")
     return LoadSpec(
         mode=mode,
         users=users,
@@ -271,7 +426,10 @@ def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
         max_regression=regression,
         confirm=confirm,
         min_pace=min_pace,
-        given=dict(kwargs),
+        max_stall_s=max_stall,
+        request_timeout_s=timeout,
+        open=open_model,
+        given=dict(given),
     )
 
 

@@ -23,10 +23,13 @@ import locust.stats
 from locust.env import Environment
 from locust.event import Events
 
+from pytest_loadgate.inflight import InFlight
+from pytest_loadgate.open_load import OpenLoad
 from pytest_loadgate.protocol import (
     MSG_ARRIVED,
     MSG_FINISHED,
     MSG_FLUSH,
+    MSG_OPEN_START,
     MSG_READY,
     MSG_RELEASE,
     MSG_SAMPLES,
@@ -34,7 +37,15 @@ from pytest_loadgate.protocol import (
     SAMPLE_SHIP_INTERVAL_SEC,
 )
 from pytest_loadgate.race import RaceGate, race_user_class
-from pytest_loadgate.samples import WireSample, exact_bucket, status_of
+from pytest_loadgate.samples import (
+    CENSORED_GREENLET,
+    IterationClock,
+    WireSample,
+    corrected_ms,
+    exact_bucket,
+    is_censored,
+    status_of,
+)
 
 
 class WorkerSession:
@@ -46,21 +57,50 @@ class WorkerSession:
         self.environment.events.request.add_listener(self._on_request)
         self.runner = self.environment.create_worker_runner(master_host, master_port)
         self.gate: RaceGate | None = None
+        self.inflight = InFlight(time.time, None)
+        self.iterations = IterationClock()
+        self.open_model: Any = None
+        self.open: OpenLoad | None = None
+        self.open_greenlet: gevent.Greenlet | None = None
+        # Before Locust stops the users: what is still unanswered enters the figures.
+        self.environment.events.test_stopping.add_listener(self._on_stopping)
         self.runner.register_message(MSG_SETUP, self._on_setup)
+        self.runner.register_message(MSG_OPEN_START, self._on_open_start)
         self.runner.register_message(MSG_RELEASE, self._on_release)
         self.runner.register_message(MSG_FLUSH, self._on_flush)
 
     def _on_request(self, request_type: str, name: str, response_time: float | None,
                     response: Any = None, exception: BaseException | None = None,
+                    context: Any = None, start_time: float | None = None,
                     **_: Any) -> None:
+        now = time.time()
+        censored = is_censored(exception)
+        greenlet = (context or {}).get(CENSORED_GREENLET) if censored else gevent.getcurrent()
+        scheduled = self.iterations.take(greenlet) if greenlet is not None else None
+        service = float(response_time or 0.0)
+        latency = corrected_ms(service, now, start_time if isinstance(start_time, float)
+                               else None, scheduled)
         self.pending.setdefault(f"{request_type} {name}", []).append(
-            (time.time(), float(response_time or 0.0), status_of(response, exception),
-             1 if exception is not None else 0))
+            (now, latency, status_of(response, exception), 1 if exception is not None else 0,
+             service, 1 if censored else 0))
+
+    def _on_stopping(self, **_: Any) -> None:
+        self.inflight.censor(self.environment.events.request.fire)
+        if self.open_greenlet is not None:
+            self.open_greenlet.kill()
+        if self.open is not None:
+            self.open.stop()
 
     def _ship(self, final: bool = False) -> None:
         batch, self.pending = self.pending, {}
-        if batch or final:
-            self.runner.send_message(MSG_SAMPLES, {"samples": batch, "final": final})
+        outstanding = [len(self.inflight.outstanding), self.inflight.oldest_started_s()]
+        message: dict[str, Any] = {"samples": batch, "final": final,
+                                   "outstanding": outstanding}
+        if self.open is not None:
+            message["open"] = self.open.log.drain()
+            message["peak_busy"] = self.open.peak_busy
+        if batch or final or outstanding[0] or self.open is not None:
+            self.runner.send_message(MSG_SAMPLES, message)
 
     def _on_setup(self, msg: Any, **_: Any) -> None:
         if self.environment.user_classes:  # a repeated setup: acknowledge again
@@ -76,21 +116,34 @@ class WorkerSession:
             )
             classes = [race_user_class(c, self.gate) for c in classes]
         self.environment.user_classes = classes
+        self.inflight.request_timeout_s = setup.get("request_timeout_s")
+        self.open_model = setup.get("open")
         if setup["exact_percentiles"]:
             locust.stats.bucket_response_time = exact_bucket  # type: ignore[assignment]
         self.runner.send_message(MSG_READY, None)
+
+    def _on_open_start(self, msg: Any, **_: Any) -> None:
+        """Run this worker's share of the open model's schedule (times on the wall clock)."""
+        data = msg.data
+        self.inflight.closed = False
+        self.open = OpenLoad(self.environment, self.environment.user_classes, self.open_model,
+                             time.time, self.iterations, index=int(data["index"]),
+                             of=int(data["of"]), seed=int(data["seed"]))
+        self.open_greenlet = gevent.spawn(self.open.run, float(data["origin_wall"]))
 
     def _on_release(self, msg: Any, **_: Any) -> None:
         if self.gate is not None:
             self.gate.release(time.time())
 
     def _on_flush(self, msg: Any, **_: Any) -> None:
+        self._on_stopping()  # an open-model run never started Locust's users: stop it here
         self._ship(final=True)
 
     def run(self) -> None:
         shipper = gevent.spawn(self._ship_forever)
         try:
-            self.runner.greenlet.join()
+            with self.inflight.tracking():
+                self.runner.greenlet.join()
         finally:
             shipper.kill()
 

@@ -1,12 +1,17 @@
 """A tiny ASGI app that plugin tests load: fast, slow, failing, dying and a stock counter.
 
 Environment knobs: ``SLOW_MS`` (latency of /slow), ``STOCK`` (initial units for /buy),
-``SPIN_LOOPS`` (CPU work of /spin: a fixed number of loop turns, so it scales with machine speed).
+``SPIN_LOOPS`` (CPU work of /spin: a fixed number of loop turns, so it scales with machine speed),
+``HANG_AFTER_S`` (this many seconds after its first request, /maybe-hang stops answering),
+``STALL_MS``/``STALL_EVERY_S`` (/stall answers nothing in the first STALL_MS of every period).
 """
 
 import asyncio
 import json
 import os
+import time
+
+STARTED = time.monotonic()
 
 STATE = {"stock": int(os.environ.get("STOCK", "5")), "log": []}
 
@@ -36,6 +41,18 @@ async def app(scope, receive, send):
         for i in range(int(os.environ.get("SPIN_LOOPS", "20000"))):
             total += i
         await _send(send, 200, str(total).encode())
+    elif path == "/maybe-hang":
+        first = STATE.setdefault("first_hang_request", time.monotonic())
+        if time.monotonic() - first >= float(os.environ.get("HANG_AFTER_S", "1e9")):
+            await asyncio.Event().wait()  # never set: the request hangs
+        await _send(send, 200)
+    elif path == "/stall":
+        every = float(os.environ.get("STALL_EVERY_S", "3"))
+        phase = (time.monotonic() - STARTED) % every
+        stall = float(os.environ.get("STALL_MS", "1000")) / 1000
+        if phase < stall:
+            await asyncio.sleep(stall - phase)
+        await _send(send, 200)
     elif path == "/error":
         await _send(send, 500, b"boom")
     elif path == "/die":

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -10,7 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import requests
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -19,7 +24,7 @@ from demo_api.faults import Fault, FaultSpecError, parse_faults
 from demo_api.main import route_names
 from demo_api.services import products as product_service
 
-from .conftest import make_product
+from .conftest import ServerProcess, make_product
 
 # The fault switch sits in front of the handlers: one backend is enough.
 pytestmark = [pytest.mark.shop, pytest.mark.backends("sqlite")]
@@ -64,6 +69,35 @@ def test_parses_routes_keys_and_star() -> None:
         ("GET /products/:error_rate=0.1,error_rate=0.2", "error_rate given twice"),
         ("*:slowdown=2;*:latency_ms=1", "route '*' given twice"),
         ("GET /products/:latency_ms=1,", "'' is not key=value"),
+        ("*:stall_ms=1000", "stall_ms needs stall_every_s"),
+        ("*:stall_every_s=3", "stall_every_s needs stall_ms"),
+        ("*:stall_ms=0,stall_every_s=3", "stall_ms must be > 0 and < stall_every_s x 1000"),
+        ("*:stall_ms=-5,stall_every_s=3", "stall_ms must be > 0"),
+        ("*:stall_ms=3000,stall_every_s=3", "stall_ms must be < stall_every_s x 1000 (= 3000)"),
+        ("*:stall_ms=1,stall_every_s=0", "stall_every_s must be > 0 and <= 3600"),
+        ("*:stall_ms=1,stall_every_s=3601", "stall_every_s must be > 0 and <= 3600"),
+        ("*:stall_ms=1,stall_every_s=inf", "stall_every_s='inf' must be finite"),
+        ("*:stall_ms=1,stall_every_s=3,stall_ms=2", "stall_ms given twice"),
+        ("*:hang_after_s=-1", "hang_after_s must be 0..86400"),
+        ("*:hang_after_s=86401", "hang_after_s must be 0..86400"),
+        ("*:hang_after_s=soon", "hang_after_s='soon' is not a number"),
+        ("*:latency_growth_ms_per_s=-0.1", "latency_growth_ms_per_s must be 0..10000"),
+        ("*:latency_growth_ms_per_s=10001", "latency_growth_ms_per_s must be 0..10000"),
+        ("*:error_rate=1,errors_from_s=5", "errors_from_s needs errors_for_s"),
+        ("*:error_rate=1,errors_for_s=5", "errors_for_s needs errors_from_s"),
+        ("*:errors_from_s=5,errors_for_s=5", "errors_from_s and errors_for_s need error_rate"),
+        ("*:error_rate=1,errors_from_s=-1,errors_for_s=5", "errors_from_s must be 0..86400"),
+        ("*:error_rate=1,errors_from_s=0,errors_for_s=0", "errors_for_s must be > 0 and <= 86400"),
+        (
+            "*:error_rate=1,errors_from_s=0,errors_for_s=1e9",
+            "errors_for_s must be > 0 and <= 86400",
+        ),
+        (
+            "*:hang_after=5",
+            "unknown key 'hang_after' (use latency_ms, slowdown, error_rate, "
+            "errors_from_s, errors_for_s, stall_ms, stall_every_s, hang_after_s, "
+            "latency_growth_ms_per_s)",
+        ),
     ],
 )
 def test_malformed_specs_name_the_bad_part(spec: str, message: str) -> None:
@@ -185,3 +219,180 @@ def test_precise_wait_is_not_rounded_away_by_uvloop(seconds: float) -> None:
         return min(waits)
 
     assert uvloop.run(shortest_of(20)) >= seconds
+
+
+# --- time-dependent keys: a stalling, hung, leaking or bursting server -------------------------
+
+
+def test_parses_time_keys() -> None:
+    plan = parse_faults(
+        "GET /products/:stall_ms=1000,stall_every_s=3;"
+        "POST /orders/:error_rate=1,errors_from_s=10,errors_for_s=5;"
+        "GET /products/{product_id}:hang_after_s=0;"
+        "*:latency_growth_ms_per_s=2.5,latency_ms=1"
+    )
+    assert plan.rules == {
+        "GET /products/": Fault(stall_ms=1000, stall_every_s=3),
+        "POST /orders/": Fault(error_rate=1, errors_from_s=10, errors_for_s=5),
+        "GET /products/{product_id}": Fault(hang_after_s=0),
+        "*": Fault(latency_growth_ms_per_s=2.5, latency_ms=1),
+    }
+    # A route's own entry wins over '*' as a whole: no growth for the hung route.
+    assert plan.for_route("GET", "/products/{product_id}") == Fault(hang_after_s=0)
+    assert plan.for_route("GET", "/health") == Fault(latency_growth_ms_per_s=2.5, latency_ms=1)
+
+
+def test_the_clock_starts_at_parse_time_or_where_injected() -> None:
+    before = time.monotonic()
+    plan = parse_faults("*:hang_after_s=5")
+    assert before <= plan.started_at <= time.monotonic()
+    assert 0 <= plan.elapsed() < 1
+    injected = parse_faults("*:hang_after_s=5", started_at=100.0)
+    assert injected.started_at == 100.0
+    assert injected.elapsed(now=103.5) == 3.5
+    assert injected.elapsed(now=99.0) == 0  # never negative
+    assert injected == parse_faults("*:hang_after_s=5")  # the clock is not part of the spec
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "left"),
+    [
+        (0, 1.0),
+        (0.25, 0.75),
+        (0.999, 0.001),
+        (1.0, 0),
+        (2.99, 0),
+        (3.0, 1.0),
+        (3.4, 0.6),
+        (7.0, 0),
+        (3000.5, 0.5),
+    ],
+)
+def test_stall_holds_until_the_stall_ends(elapsed: float, left: float) -> None:
+    fault = Fault(stall_ms=1000, stall_every_s=3)
+    assert fault.stall_left(elapsed) == pytest.approx(left, abs=1e-9)
+    assert fault.delay(elapsed) == pytest.approx(left, abs=1e-9)
+
+
+def test_hang_after_s_starts_at_its_second() -> None:
+    fault = Fault(hang_after_s=5)
+    assert not fault.hangs(4.999)
+    assert fault.hangs(5)
+    assert fault.hangs(86_400)
+    assert Fault(hang_after_s=0).hangs(0)
+    assert not Fault().hangs(1e9)
+
+
+def test_latency_grows_with_time_since_start() -> None:
+    assert Fault(latency_growth_ms_per_s=100).delay(0) == 0
+    assert Fault(latency_growth_ms_per_s=100).delay(3) == pytest.approx(0.3)
+    assert Fault(latency_growth_ms_per_s=100, latency_ms=50).delay(3) == pytest.approx(0.35)
+    both = Fault(latency_growth_ms_per_s=10, stall_ms=500, stall_every_s=2)
+    assert both.delay(4.1) == pytest.approx(0.4 + 0.041)
+
+
+def test_error_window_limits_error_rate() -> None:
+    burst = Fault(error_rate=0.5, errors_from_s=10, errors_for_s=5)
+    assert [burst.errors_on(t) for t in (0, 9.99, 10, 14.99, 15, 100)] == [
+        False,
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert Fault(error_rate=0.5).errors_on(0)
+    assert Fault(error_rate=0.5).errors_on(1e6)
+    assert not Fault().errors_on(0)
+
+
+def started_ago(app: FastAPI, seconds: float) -> float:
+    """Move the app's fault clock so that it started ``seconds`` ago; return the start."""
+    started_at = time.monotonic() - seconds
+    app.state.faults = dataclasses.replace(app.state.faults, started_at=started_at)
+    return started_at
+
+
+def test_stall_through_the_app(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(faults="GET /products/:stall_ms=600,stall_every_s=10")
+    with TestClient(app) as client:
+        # In the stall's phase 300 ms: answered when the stall ends, 300 ms later, not 600.
+        started_at = started_ago(app, 10.3)
+        waited, response = timed(client, "GET", "/products/")
+        assert response.status_code == 200
+        assert time.monotonic() >= started_at + 10.6
+        assert 0.28 <= waited < 0.55
+        other, _ = timed(client, "GET", "/health")  # another route: not stalled
+        assert other < 0.2
+        # Phase 1 s, after the stall: not delayed.
+        started_ago(app, 11.0)
+        outside, response = timed(client, "GET", "/products/")
+        assert response.status_code == 200
+        assert outside < 0.2
+
+
+def test_latency_growth_through_the_app(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(faults="GET /products/:latency_growth_ms_per_s=100")
+    with TestClient(app) as client:
+        started_ago(app, 0)
+        fresh, response = timed(client, "GET", "/products/")
+        assert response.status_code == 200
+        assert fresh < 0.1
+        started_ago(app, 3)  # 3 s x 100 ms/s
+        later, response = timed(client, "GET", "/products/")
+        assert response.status_code == 200
+        assert 0.3 <= later < 0.55
+
+
+def test_error_burst_through_the_app(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(faults="GET /products/:error_rate=1,errors_from_s=30,errors_for_s=10")
+    with TestClient(app) as client:
+        codes = {}
+        for seconds in (0, 29.5, 30.5, 39.5, 40.5, 100):
+            started_ago(app, seconds)
+            codes[seconds] = client.get("/products/").status_code
+        assert codes == {0: 200, 29.5: 200, 30.5: 500, 39.5: 500, 40.5: 200, 100: 200}
+        started_ago(app, 35)
+        assert client.get("/products/").json() == {"detail": "injected fault"}
+        assert client.get("/health").status_code == 200  # another route: no burst
+
+
+def test_hang_after_s_through_the_app(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(faults="GET /products/:hang_after_s=5")
+    with TestClient(app) as client:
+        started_ago(app, 4.9)
+        assert client.get("/products/").status_code == 200  # not yet
+
+
+def test_hung_route_never_answers_and_uses_no_cpu(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(faults="GET /products/:hang_after_s=0")
+
+    async def scenario() -> tuple[float, int, set[asyncio.Task[Any]]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
+            cpu = time.process_time()
+            with pytest.raises(TimeoutError):  # the timeout cancels the hung request
+                await asyncio.wait_for(client.get("/products/"), 0.3)
+            cpu_used = time.process_time() - cpu
+            health = await asyncio.wait_for(client.get("/health"), 10)  # the rest answers
+        return cpu_used, health.status_code, asyncio.all_tasks() - {asyncio.current_task()}
+
+    cpu_used, health_status, leftover = asyncio.run(scenario())
+    assert cpu_used < 0.15  # waiting, not spinning, for 0.3 s
+    assert health_status == 200
+    assert not leftover
+
+
+def test_hung_server_still_stops_once_clients_gave_up(
+    start_server: Callable[..., ServerProcess],
+) -> None:
+    """A real server: the hung request ends with the client's disconnect, so SIGTERM works."""
+    server = start_server(env={"DEMO_API_FAULTS": "GET /products/:hang_after_s=0"})
+    with pytest.raises(requests.ReadTimeout):
+        requests.get(f"{server.base_url}/products/", timeout=0.3)
+    assert requests.get(f"{server.base_url}/health", timeout=5).status_code == 200
+    os.killpg(server.proc.pid, signal.SIGTERM)
+    # uvicorn re-raises the SIGTERM it handled; a server still waiting for a hung task would
+    # not exit at all.
+    assert server.proc.wait(timeout=10) == -signal.SIGTERM, server.log_tail()
+    assert "Traceback" not in server.log_tail()

@@ -1,0 +1,132 @@
+"""Requests in flight: what the users are waiting on, so a silent server cannot hide.
+
+Locust reports a request when its response completes; a request that never completes never
+reaches the statistics. While a run is measured, :class:`InFlight` wraps the ``request``
+method of Locust's two HTTP clients (``HttpSession`` and ``FastHttpSession``), so it knows
+every request that was sent and has no answer yet. When the run ends, each of those is
+*censored*: reported through the environment's ``request`` event as a failure with its
+elapsed time as latency (a lower bound of the real one). It also applies the run's per-request
+timeout to clients that have none of their own, and keeps how long users spent waiting on
+responses (so pace can tell a stalled server from a late generator).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import count
+from typing import Any
+from urllib.parse import urlsplit
+
+import gevent
+from locust.clients import HttpSession
+from locust.contrib.fasthttp import FastHttpSession
+
+from pytest_loadgate.samples import CENSORED_GREENLET, NoResponse
+
+
+@dataclass
+class Outstanding:
+    """One request sent and not yet answered."""
+
+    method: str
+    name: str
+    started_s: float  # on the run's clock
+    started_wall: float
+    greenlet: Any = None  # the user's greenlet (its iteration's scheduled start, if open)
+
+
+def request_name(session: Any, method: str, url: str, name: str | None) -> str:
+    """The name Locust will report the request under (explicit, renamed, or its path)."""
+    name = name or getattr(session, "request_name", None)
+    if name:
+        return str(name)
+    if isinstance(session, HttpSession) and "://" in url:
+        parts = urlsplit(url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return str(url)
+
+
+class InFlight:
+    """Tracks outstanding requests of one run and censors them when it ends."""
+
+    def __init__(self, clock: Callable[[], float], request_timeout_s: float | None) -> None:
+        self._clock = clock
+        self.request_timeout_s = request_timeout_s
+        self.outstanding: dict[int, Outstanding] = {}
+        self._ids = count()
+        #: Completed waits on responses (start_s, seconds), for pace.
+        self.waits: list[tuple[float, float]] = []
+        self.censored = 0
+        self.closed = False
+
+    def oldest_started_s(self) -> float | None:
+        """When the longest-waiting outstanding request was sent (None: nothing outstanding)."""
+        if not self.outstanding:
+            return None
+        return min(o.started_s for o in self.outstanding.values())
+
+    def waiting_seconds(self, start: float, stop: float) -> float:
+        """User time in ``[start, stop]`` spent waiting on a response (finished or not)."""
+        from pytest_loadgate.pacing import overlap
+
+        total = sum(overlap(at, length, start, stop) for at, length in self.waits)
+        now = self._clock()
+        total += sum(overlap(o.started_s, now - o.started_s, start, stop)
+                     for o in self.outstanding.values())
+        return total
+
+    def _wrap(self, original: Callable[..., Any], *, timeout_kwarg: bool) -> Callable[..., Any]:
+        meter = self
+
+        def request(session: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            if meter.closed:
+                return original(session, method, url, *args, **kwargs)
+            if timeout_kwarg and meter.request_timeout_s is not None:
+                kwargs.setdefault("timeout", meter.request_timeout_s)
+            key = next(meter._ids)
+            started = meter._clock()
+            meter.outstanding[key] = Outstanding(
+                str(method).upper(), request_name(session, method, url, kwargs.get("name")),
+                started, time.time(), gevent.getcurrent())
+            try:
+                return original(session, method, url, *args, **kwargs)
+            finally:
+                if meter.outstanding.pop(key, None) is not None:
+                    meter.waits.append((started, meter._clock() - started))
+
+        return request
+
+    @contextlib.contextmanager
+    def tracking(self) -> Iterator[None]:
+        """Wrap both Locust HTTP clients while active (runs are serialised in a process)."""
+        originals = {HttpSession: HttpSession.__dict__["request"],
+                     FastHttpSession: FastHttpSession.__dict__["request"]}
+        HttpSession.request = self._wrap(  # type: ignore[method-assign]
+            originals[HttpSession], timeout_kwarg=True)
+        FastHttpSession.request = self._wrap(  # type: ignore[method-assign]
+            originals[FastHttpSession], timeout_kwarg=False)
+        try:
+            yield
+        finally:
+            HttpSession.request = originals[HttpSession]  # type: ignore[method-assign]
+            FastHttpSession.request = originals[  # type: ignore[method-assign]
+                FastHttpSession]
+
+    def censor(self, fire: Callable[..., Any], now_s: float | None = None) -> int:
+        """Report every outstanding request as failed (``NoResponse``) through ``fire``
+        (an environment's ``events.request.fire``) and stop tracking; returns how many."""
+        now = self._clock() if now_s is None else now_s
+        pending = list(self.outstanding.values())
+        self.outstanding.clear()
+        self.closed = True
+        for o in pending:
+            elapsed = max(0.0, now - o.started_s)
+            fire(request_type=o.method, name=o.name, response_time=elapsed * 1000.0,
+                 response_length=0, response=None, context={CENSORED_GREENLET: o.greenlet},
+                 start_time=o.started_wall, url=o.name, exception=NoResponse(
+                     f"no response after {elapsed:.0f} s (still in flight when the run ended)"))
+        self.censored += len(pending)
+        return len(pending)
