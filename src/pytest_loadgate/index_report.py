@@ -96,6 +96,24 @@ def _extras(row: dict[str, Any]) -> str:
         parts.append(f"<li>pace: {pace['achieved_rps']:.0f} rps achieved of"
                      f" {pace['implied_rps']:.0f} implied by waits and response times"
                      f" ({pace['ratio'] * 100:.0f}%)</li>")
+    open_run = row.get("open")
+    if open_run:
+        service = row.get("service_p95_ms")
+        parts.append(
+            f"<li>open model: {open_run['started']} of {open_run['scheduled']} scheduled"
+            f" iterations started (send rate {open_run['send_rate'] * 100:.1f}%, asked"
+            f" {open_run['asked_rate']:.1f}/s), {open_run['dropped']} dropped; start lateness"
+            f" p99 {open_run['lateness_p99_ms']:.1f} ms; {open_run['peak_busy']} of"
+            f" {open_run['max_users']} users busy at most"
+            + (f"; service time p95 {service:.1f} ms (latency p95 is from the scheduled"
+               " start)" if service is not None else "") + "</li>")
+    for stall in row.get("stalls") or []:
+        parts.append(f"<li><strong>stall</strong>: no response for {stall['duration_s']:.1f} s"
+                     f" from {stall['start_s']:.1f} s while {stall['outstanding']} requests"
+                     " waited</li>")
+    if row.get("censored"):
+        parts.append(f"<li>{row['censored']} request(s) unanswered when the run ended, counted"
+                     " as failed (censored)</li>")
     reference = row.get("reference")
     if reference:
         parts.append(f"<li>machine-speed reference: p50 {reference['p50_ms']:.3f} ms,"

@@ -18,6 +18,12 @@ from pytest_loadgate.reliability import unreliable_reasons
 from pytest_loadgate.runner import Run
 
 
+LATENCY_DEFINITION = (
+    "open model: an iteration's first request from its scheduled start to its response, later"
+    " requests of the iteration from their own send; service_* percentiles are Locust's"
+    " response time")
+
+
 def safe_name(test_id: str, max_len: int = 120) -> str:
     """A file-name-safe form of a pytest node id."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_id.split("::", 1)[-1] if "::" in test_id
@@ -57,6 +63,7 @@ def result_document(test_id: str, run: Run, files: dict[str, Path]) -> dict[str,
         "window_s": list(r.window_s),
         "duration_s": r.duration_s,
         "percentiles": "exact: nearest-rank over raw samples, 1 us resolution",
+        "latency": LATENCY_DEFINITION if r.spec.open is not None else "Locust's response time",
         "total": r.total.as_dict(),
         "endpoints": {k: v.as_dict() for k, v in sorted(r.endpoints.items())},
         "checks": [c.as_dict() for c in r.checks],
@@ -74,6 +81,9 @@ def result_document(test_id: str, run: Run, files: dict[str, Path]) -> dict[str,
         "machine_steal": r.machine_steal,
         "pace": r.pace,
         "reference": r.reference,
+        "stalls": r.stalls,
+        "open": r.open,
+        "censored": r.total.censored,
         "unreliable": r.unreliable,
         "unreliable_reasons": unreliable_reasons(r),
         "watched": r.watched,
@@ -128,6 +138,10 @@ def summary_row(test_id: str, run: Run, files: dict[str, Path]) -> dict[str, Any
         "machine_steal": r.machine_steal,
         "pace": r.pace,
         "reference": r.reference,
+        "stalls": r.stalls,
+        "open": r.open,
+        "censored": r.total.censored,
+        "service_p95_ms": r.total.service_p95_ms if r.spec.open is not None else None,
         "unreliable_reasons": unreliable_reasons(r),
         "steps": r.steps,
         "window_s": list(r.window_s),
