@@ -168,6 +168,7 @@ class WorkerGroup:
 
     def connect(self, user_classes: Sequence[type[User]], *, race: bool,
                 exact_percentiles: bool, request_timeout_s: float | None = None,
+                drain_s: float = 0.0,
                 open_model: OpenModel | None = None) -> None:
         """Start local workers, wait for all expected workers, and send them the setup."""
         for index in range(self.plan.local):
@@ -190,6 +191,7 @@ class WorkerGroup:
         payload = base64.b64encode(cloudpickle.dumps({
             "user_classes": list(user_classes), "race": race,
             "exact_percentiles": exact_percentiles, "request_timeout_s": request_timeout_s,
+            "drain_s": drain_s,
             "open": open_model})).decode()
         # Sent to each connected worker until it acknowledges (a message can be missed by a
         # worker that is still busy starting up); the worker applies the setup once.

@@ -93,8 +93,10 @@ def _extras(row: dict[str, Any]) -> str:
                      f"{' — BUSY' if row['machine_steal'] > MACHINE_BUSY_STEAL else ''}</li>")
     pace = row.get("pace")
     if pace:
+        implied = pace.get("implied_rps")
+        implied_text = f"{implied:.0f}" if implied is not None else "an unbounded rate"
         parts.append(f"<li>pace: {pace['achieved_rps']:.0f} rps achieved of"
-                     f" {pace['implied_rps']:.0f} implied by waits and response times"
+                     f" {implied_text} implied by waits and response times"
                      f" ({pace['ratio'] * 100:.0f}%)</li>")
     open_run = row.get("open")
     if open_run:

@@ -5,7 +5,10 @@ reaches the statistics. While a run is measured, :class:`InFlight` wraps the ``r
 method of Locust's two HTTP clients (``HttpSession`` and ``FastHttpSession``), so it knows
 every request that was sent and has no answer yet. When the run ends, each of those is
 *censored*: reported through the environment's ``request`` event as a failure with its
-elapsed time as latency (a lower bound of the real one). It also applies the run's per-request
+elapsed time as latency (a lower bound of the real one). A healthy server answers what was in
+flight at the end within moments, so the run first *drains*: it waits (up to ``max_stall``)
+for the requests outstanding at the end, which then count as answered; only those still
+unanswered after that are censored. It also applies the run's per-request
 timeout to clients that have none of their own, and keeps how long users spent waiting on
 responses (so pace can tell a stalled server from a late generator).
 """
@@ -25,6 +28,8 @@ from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession
 
 from pytest_loadgate.samples import CENSORED_GREENLET, NoResponse
+
+DRAIN_POLL_SEC = 0.01
 
 
 @dataclass
@@ -61,6 +66,7 @@ class InFlight:
         self.waits: list[tuple[float, float]] = []
         self.censored = 0
         self.closed = False
+        self.at_end: set[int] = set()
 
     def oldest_started_s(self) -> float | None:
         """When the longest-waiting outstanding request was sent (None: nothing outstanding)."""
@@ -115,15 +121,29 @@ class InFlight:
             FastHttpSession.request = originals[  # type: ignore[method-assign]
                 FastHttpSession]
 
-    def censor(self, fire: Callable[..., Any], now_s: float | None = None) -> int:
-        """Report every outstanding request as failed (``NoResponse``) through ``fire``
-        (an environment's ``events.request.fire``) and stop tracking; returns how many."""
-        now = self._clock() if now_s is None else now_s
-        pending = list(self.outstanding.values())
+    def end(self) -> set[Any]:
+        """Mark the end of the run: the requests outstanding now are the ones to drain and
+        censor. Returns the greenlets that sent them."""
+        self.at_end = set(self.outstanding)
+        return {o.greenlet for o in self.outstanding.values()}
+
+    def drain(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for the requests outstanding at :meth:`end` to finish."""
+        deadline = self._clock() + timeout_s
+        while self._clock() < deadline and any(k in self.outstanding for k in self.at_end):
+            gevent.sleep(DRAIN_POLL_SEC)
+
+    def censor(self, fire: Callable[..., Any]) -> int:
+        """Report each request outstanding since :meth:`end` as failed (``NoResponse``)
+        through ``fire`` (an environment's ``events.request.fire``) and stop tracking; returns
+        how many."""
+        now = self._clock()
+        pending = [self.outstanding[k] for k in self.at_end if k in self.outstanding]
         self.outstanding.clear()
         self.closed = True
         for o in pending:
             elapsed = max(0.0, now - o.started_s)
+            self.waits.append((o.started_s, elapsed))
             fire(request_type=o.method, name=o.name, response_time=elapsed * 1000.0,
                  response_length=0, response=None, context={CENSORED_GREENLET: o.greenlet},
                  start_time=o.started_wall, url=o.name, exception=NoResponse(

@@ -17,7 +17,6 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from pytest_loadgate.reliability import unreliable_reasons
 from pytest_loadgate.runner import Run
 
-
 LATENCY_DEFINITION = (
     "open model: an iteration's first request from its scheduled start to its response, later"
     " requests of the iteration from their own send; service_* percentiles are Locust's"

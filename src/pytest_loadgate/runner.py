@@ -47,7 +47,7 @@ from pytest_loadgate.result import LoadResult
 from pytest_loadgate.samples import TOTAL_NAME, SampleRecorder, exact_bucket
 from pytest_loadgate.server import Target
 from pytest_loadgate.spec import LoadSpec
-from pytest_loadgate.stall import Stall, StallDetector
+from pytest_loadgate.stall import DEFAULT_MAX_STALL_SEC, Stall, StallDetector
 
 log = logging.getLogger("pytest_loadgate")
 
@@ -112,6 +112,11 @@ def prepare_user_classes(user_classes: Sequence[Any], host: str,
                     attrs[name] = request_timeout_s
         prepared.append(type(cls.__name__, (cls,), attrs))
     return prepared
+
+
+def drain_seconds(spec: LoadSpec) -> float:
+    """How long the end of a run waits for the requests still in flight."""
+    return spec.max_stall_s if spec.max_stall_s > 0 else DEFAULT_MAX_STALL_SEC
 
 
 class LoadRun:
@@ -355,6 +360,7 @@ class LoadRun:
                     self.group.connect(self.prepared, race=self.gate is not None,
                                        exact_percentiles=True,
                                        request_timeout_s=self.spec.request_timeout_s,
+                                       drain_s=drain_seconds(self.spec),
                                        open_model=self.spec.open)
                     # In a distributed run the workers generate the load: watch them instead.
                     self.worker_monitors = [ProcessMonitor(w.proc.pid, tree=False)
@@ -404,12 +410,15 @@ class LoadRun:
             except WorkerError as exc:
                 self.problems.append(str(exc))
             finally:
-                if self.group is None:
-                    # Before the users are stopped: what is still unanswered enters the figures.
-                    self.inflight.censor(env.events.request.fire)
-                self.recorder.close()  # workers censor theirs when stopped (see worker.py)
                 end = self.recorder.now()
-                gevent.killall(watchers)
+                gevent.killall(watchers)  # the open model's scheduler too: no new arrivals
+                # What was in flight at the end still belongs to the run: answered while
+                # draining, or censored (workers do the same when stopped, see worker.py).
+                self.recorder.close(end, late=self.inflight.end())
+                if self.group is None:
+                    if self.stalled is None:
+                        self.inflight.drain(drain_seconds(self.spec))
+                    self.inflight.censor(env.events.request.fire)
                 if self.open is not None:
                     self.open.stop()
                 if self.group is not None:

@@ -77,8 +77,11 @@ def status_of(response: Any, exception: BaseException | None) -> int:
 
 
 #: One sample as a worker ships it: wall-clock end time, latency (ms), status, failed (0/1),
-#: service time (ms), censored (0/1).
+#: service time (ms), and 0, CENSORED, or ANSWERED_LATE (in flight at the end, answered while
+#: draining: dated at the run's end).
 WireSample = tuple[float, float, int, int, float, int]
+CENSORED = 1
+ANSWERED_LATE = 2
 
 
 def is_censored(exception: BaseException | None) -> bool:
@@ -132,8 +135,10 @@ class SampleRecorder:
         self.iterations = IterationClock()
         #: When the last response arrived (run clock; censored requests do not count).
         self.last_response_s: float | None = None
-        #: Samples reported after the run ended (by users being stopped) are not kept.
+        #: After the run ended, only the requests that were in flight then are kept (counted
+        #: at the end); later ones are not part of the run.
         self.closed_at: float | None = None
+        self.late: set[Any] = set()
 
     def restart(self) -> None:
         """Make time zero now (before the first request)."""
@@ -142,9 +147,12 @@ class SampleRecorder:
         self.last_response_s = None
         self.closed_at = None
 
-    def close(self) -> None:
-        """Keep no further local samples (the run has ended and its in-flight was censored)."""
-        self.closed_at = self.now()
+    def close(self, at_s: float, late: set[Any] | None = None) -> None:
+        """End the run at ``at_s``: afterwards keep only the first sample of each greenlet in
+        ``late`` (those with a request in flight at the end) and censored ones, dated at the
+        end."""
+        self.closed_at = at_s
+        self.late = set(late or ())
 
     def ingest(self, source: str, batch: dict[str, list[WireSample]]) -> None:
         """Add samples shipped by a worker (wall-clock times mapped onto this run's clock)."""
@@ -154,11 +162,12 @@ class SampleRecorder:
             part = self.remote.get(key)
             if part is None:
                 part = self.remote[key] = EndpointSamples()
-            for wall_ts, latency, status, failed, service, censored in rows:
+            for wall_ts, latency, status, failed, service, flag in rows:
                 offset = wall_ts - origin
-                if censored and self.closed_at is not None:
-                    offset = min(offset, self.closed_at)  # censored when the run ended
-                part.append(offset, latency, status, bool(failed), service, bool(censored))
+                if flag and self.closed_at is not None:  # in flight at the end
+                    offset = min(offset, self.closed_at)
+                censored = flag == CENSORED
+                part.append(offset, latency, status, bool(failed), service, censored)
                 if not censored and (self.last_response_s is None
                                      or offset > self.last_response_s):
                     self.last_response_s = offset
@@ -172,12 +181,15 @@ class SampleRecorder:
                    context: Any = None, start_time: float | None = None,
                    **_: Any) -> None:
         """Locust ``request`` event listener."""
-        if self.closed_at is not None:
-            return
-        now = self.now()
         censored = is_censored(exception)
-        service = float(response_time or 0.0)
         greenlet = (context or {}).get(CENSORED_GREENLET) if censored else gevent.getcurrent()
+        now = self.now()
+        if self.closed_at is not None:
+            if not censored and greenlet not in self.late:
+                return  # sent after the end
+            self.late.discard(greenlet)
+            now = self.closed_at  # in flight at the end: part of the run
+        service = float(response_time or 0.0)
         scheduled = self.iterations.take(greenlet) if greenlet is not None else None
         start_s = start_time - self.wall_origin if isinstance(start_time, float) else None
         latency = corrected_ms(service, now, start_s, scheduled)

@@ -38,6 +38,8 @@ from pytest_loadgate.protocol import (
 )
 from pytest_loadgate.race import RaceGate, race_user_class
 from pytest_loadgate.samples import (
+    ANSWERED_LATE,
+    CENSORED,
     CENSORED_GREENLET,
     IterationClock,
     WireSample,
@@ -62,6 +64,8 @@ class WorkerSession:
         self.open_model: Any = None
         self.open: OpenLoad | None = None
         self.open_greenlet: gevent.Greenlet | None = None
+        self.late: set[Any] = set()
+        self.drain_s = 0.0
         # Before Locust stops the users: what is still unanswered enters the figures.
         self.environment.events.test_stopping.add_listener(self._on_stopping)
         self.runner.register_message(MSG_SETUP, self._on_setup)
@@ -76,18 +80,26 @@ class WorkerSession:
         now = time.time()
         censored = is_censored(exception)
         greenlet = (context or {}).get(CENSORED_GREENLET) if censored else gevent.getcurrent()
+        flag = CENSORED if censored else 0
+        if not censored and greenlet in self.late:  # in flight when the run ended
+            self.late.discard(greenlet)
+            flag = ANSWERED_LATE
         scheduled = self.iterations.take(greenlet) if greenlet is not None else None
         service = float(response_time or 0.0)
         latency = corrected_ms(service, now, start_time if isinstance(start_time, float)
                                else None, scheduled)
         self.pending.setdefault(f"{request_type} {name}", []).append(
             (now, latency, status_of(response, exception), 1 if exception is not None else 0,
-             service, 1 if censored else 0))
+             service, flag))
 
     def _on_stopping(self, **_: Any) -> None:
-        self.inflight.censor(self.environment.events.request.fire)
+        if self.inflight.closed:
+            return
         if self.open_greenlet is not None:
             self.open_greenlet.kill()
+        self.late = self.inflight.end()
+        self.inflight.drain(self.drain_s)
+        self.inflight.censor(self.environment.events.request.fire)
         if self.open is not None:
             self.open.stop()
 
@@ -117,6 +129,7 @@ class WorkerSession:
             classes = [race_user_class(c, self.gate) for c in classes]
         self.environment.user_classes = classes
         self.inflight.request_timeout_s = setup.get("request_timeout_s")
+        self.drain_s = float(setup.get("drain_s", 0.0))
         self.open_model = setup.get("open")
         if setup["exact_percentiles"]:
             locust.stats.bucket_response_time = exact_bucket  # type: ignore[assignment]
@@ -125,7 +138,6 @@ class WorkerSession:
     def _on_open_start(self, msg: Any, **_: Any) -> None:
         """Run this worker's share of the open model's schedule (times on the wall clock)."""
         data = msg.data
-        self.inflight.closed = False
         self.open = OpenLoad(self.environment, self.environment.user_classes, self.open_model,
                              time.time, self.iterations, index=int(data["index"]),
                              of=int(data["of"]), seed=int(data["seed"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 
@@ -17,7 +18,7 @@ from pytest_loadgate.stall import StallDetector
 def test_uniform_constant_rate_is_evenly_spaced() -> None:
     times = list(RateProfile.constant(200, 10).schedule("uniform"))
     assert len(times) == 2000
-    gaps = {round(b - a, 9) for a, b in zip(times, times[1:], strict=False)}
+    gaps = {round(b - a, 9) for a, b in itertools.pairwise(times)}
     assert gaps == {0.005}
     assert times[0] == pytest.approx(0.0025)
 
@@ -42,7 +43,7 @@ def test_split_over_generators_is_the_whole_schedule() -> None:
 def test_poisson_has_the_asked_rate_and_exponential_gaps() -> None:
     times = list(RateProfile.constant(500, 20).schedule("poisson", seed=7))
     assert len(times) == pytest.approx(10_000, rel=0.05)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     # Exponential gaps: standard deviation equals the mean.
     assert statistics.stdev(gaps) / statistics.mean(gaps) == pytest.approx(1.0, abs=0.05)
     again = list(RateProfile.constant(500, 20).schedule("poisson", seed=7))
