@@ -126,17 +126,8 @@ class LoadSpec:
 
     def with_overrides(self, overrides: Mapping[str, Any], where: str) -> LoadSpec:
         """Return a new spec with ``overrides`` (validated, naming ``where``) applied."""
-        base = dict(self.given or self.as_kwargs())
-        # An override that picks a model (or a rate form) replaces the marker's other one.
-        if any(k in overrides for k in ("arrival_rate", "arrival_stages")):
-            for key in ("users", "spawn_rate", "arrival_rate", "arrival_stages"):
-                base.pop(key, None)
-            if "arrival_stages" in overrides:
-                base.pop("run_time", None)
-        elif any(k in overrides for k in ("users", "spawn_rate")):
-            for key in OPEN_KEYS:
-                base.pop(key, None)
-        return build_spec(self.mode, {**base, **overrides}, where=where)
+        merged = merge_overrides(self.given or self.as_kwargs(), overrides)
+        return build_spec(self.mode, merged, where=where)
 
     def as_kwargs(self) -> dict[str, Any]:
         """The spec as marker-style keyword arguments."""
@@ -167,6 +158,21 @@ class LoadSpec:
         out["max_stall"] = self.max_stall_s
         out["request_timeout"] = self.request_timeout_s
         return out
+
+
+def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``overrides``; an override that picks a load model (or a form of
+    the rate) replaces the base's other one instead of clashing with it."""
+    out = dict(base)
+    if any(k in overrides for k in ("arrival_rate", "arrival_stages")):
+        for key in ("users", "spawn_rate", "arrival_rate", "arrival_stages"):
+            out.pop(key, None)
+        if "arrival_stages" in overrides:
+            out.pop("run_time", None)
+    elif any(k in overrides for k in ("users", "spawn_rate")):
+        for key in OPEN_KEYS:
+            out.pop(key, None)
+    return {**out, **overrides}
 
 
 def _number(key: str, value: Any, where: str) -> float:
@@ -447,7 +453,7 @@ def apply_profile(kwargs: Mapping[str, Any], profile: str | None, where: str) ->
                 overrides["endpoints"], Mapping)):
             raise LoadgateConfigError(f"{where}: profiles[{name!r}]={overrides!r} is invalid")
     if profile is not None and profile in profiles:
-        out.update(profiles[profile])
+        out = merge_overrides(out, profiles[profile])
     return out
 
 

@@ -77,3 +77,51 @@ def test_bad_worker_option_is_a_usage_error(project: pytest.Pytester) -> None:
     result = project.runpytest("--loadgate-workers=two")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--loadgate-workers: 'two' must be a whole number >= 0*"])
+
+
+def test_open_model_and_hangs_across_workers(project: pytest.Pytester, run,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The schedule is split over the workers (the whole of it runs, weights kept); a hung
+    server is seen through the workers' reports of what they still wait for."""
+    monkeypatch.setenv("HANG_AFTER_S", "4")
+    project.makepyfile(test_open_dist="""
+        import pytest
+        from locust import FastHttpUser, task
+
+        class Often(FastHttpUser):
+            weight = 3
+
+            @task
+            def root(self):
+                self.client.get("/", name="often")
+
+        class Rarely(FastHttpUser):
+            @task
+            def root(self):
+                self.client.get("/", name="rarely")
+
+        class Hanger(FastHttpUser):
+            @task
+            def hang(self):
+                self.client.get("/maybe-hang")
+
+        @pytest.mark.perf(arrival_rate=60, run_time='3s', warmup=0, max_error_rate=0)
+        def test_open(loadgate):
+            result = loadgate.run(Often, Rarely)
+            o = result.open
+            assert result.worker_count == 2
+            assert o["scheduled"] == 180 and o["started"] == 180 and o["dropped"] == 0
+            often = result.endpoint("GET often").requests
+            rarely = result.endpoint("GET rarely").requests
+            assert often + rarely == 180 and abs(often - 3 * rarely) <= 8
+
+        @pytest.mark.perf(users=4, run_time='60s', warmup=0)
+        def test_hang(loadgate):
+            loadgate.run(Hanger)
+    """)
+    result = run("--loadgate-workers=2", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*server stalled: no response for * s from * s while 4 requests were outstanding*",
+        "*4 request(s) had no response when the run ended*"])
+    assert result.duration < 60
