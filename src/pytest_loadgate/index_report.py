@@ -25,6 +25,26 @@ def format_summary(rows: Sequence[dict[str, Any]]) -> list[str]:
             f"  {format_value('rps', r['rps']):>9}  {format_value('p95_ms', r['p95_ms']):>10}"
             f"  {format_value('error_rate', r['error_rate']):>7}")
         lines += [f"    {line}" for line in r.get("failed_checks", []) + r.get("problems", [])]
+        lines += [f"    {line}" for line in fault_summary(r)]
+    return lines
+
+
+def fault_summary(row: dict[str, Any]) -> list[str]:
+    """The open model's schedule and any censored requests, one line each."""
+    lines = []
+    o = row.get("open")
+    if o:
+        service = row.get("service_p95_ms")
+        lines.append(
+            f"open model: {o['started']} of {o['scheduled']} scheduled iterations started"
+            f" ({o['send_rate'] * 100:.1f}%), {o['dropped']} dropped, start lateness p99"
+            f" {o['lateness_p99_ms']:.1f} ms"
+            + (f"; p95 {format_value('p95_ms', row.get('p95_ms'))} from the scheduled start,"
+               f" {format_value('p95_ms', service)} service time" if service is not None
+               else ""))
+    if row.get("censored"):
+        lines.append(f"{row['censored']} request(s) unanswered when the run ended (counted as"
+                     " failed)")
     return lines
 
 

@@ -43,6 +43,15 @@ def unreliable_reasons(result: LoadResult) -> list[str]:
             " rest went to task code, sleeps outside wait_time or a late event loop, so the"
             " load asked for was not applied (min_pace=0 on the marker turns this check off"
             " for tasks that pause on purpose)")
+    if result.open_behind and result.open is not None:
+        o = result.open
+        unreached = o["scheduled"] - o["started"] - o["dropped"]
+        reasons.append(
+            f"the open model's scheduler fell behind its own schedule: iterations started"
+            f" {o['lateness_p50_ms']:.0f} ms late (median, p99 {o['lateness_p99_ms']:.0f} ms)"
+            f" and {unreached:.0f} of {o['scheduled']:.0f} scheduled iterations were never"
+            " reached, so the load asked for was not applied; lower arrival_rate per process"
+            " (--loadgate-workers N) or give the generator its own cores")
     return reasons
 
 

@@ -214,7 +214,8 @@ class LoadRun:
     def _snapshot(self, runner: Runner, now: float, phase: str) -> Snapshot:
         recent, _ = self.stats_between(max(0.0, now - RECENT_WINDOW_SEC), now)
         total, _ = self.stats_between(0.0, now)
-        return Snapshot(elapsed_s=now, total_s=self.spec.run_time_s, users=runner.user_count,
+        users = self.open.busy if self.open is not None else runner.user_count
+        return Snapshot(elapsed_s=now, total_s=self.spec.run_time_s, users=users,
                         rps=recent.rps, p95_ms=recent.p95_ms, requests=total.requests,
                         failures=total.failures, phase=phase)
 
