@@ -105,9 +105,11 @@ def wait_model(user_classes: Sequence[Any]) -> str:
 
 
 def fingerprint(*, users: int, spawn_rate: float, user_classes: Sequence[Any], host: str,
-                workers: int) -> dict[str, str]:
-    """What must match for two runs to be comparable."""
-    return {
+                workers: int, open_model: str | None = None) -> dict[str, str]:
+    """What must match for two runs to be comparable (``open_model``: the open model's
+    schedule in words, absent for the closed model so older baselines still match)."""
+    extra = {"open_model": open_model} if open_model else {}
+    return {**extra,
         "cpu_model": _cpu_model(),
         "cores": str(os.cpu_count()),
         "python": platform.python_version(),

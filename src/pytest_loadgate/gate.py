@@ -270,7 +270,8 @@ class BaselineJudge:
         self.spec = spec
         self.fingerprint = fingerprint(
             users=spec.users, spawn_rate=spec.spawn_rate, user_classes=user_classes, host=host,
-            workers=settings.workers.total)
+            workers=settings.workers.total,
+            open_model=load_of(spec) if spec.open is not None else None)
         self.existing = self.store.load(run_id) if self.mode != "off" else None
         #: Whether runs need the machine-speed reference: for a p50_ref rule, and only when
         #: there is a baseline to compare with or to record into.

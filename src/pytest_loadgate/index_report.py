@@ -37,8 +37,9 @@ def fault_summary(row: dict[str, Any]) -> list[str]:
         service = row.get("service_p95_ms")
         lines.append(
             f"open model: {o['started']} of {o['scheduled']} scheduled iterations started"
-            f" ({o['send_rate'] * 100:.1f}%), {o['dropped']} dropped, start lateness p99"
-            f" {o['lateness_p99_ms']:.1f} ms"
+            f" ({o['send_rate'] * 100:.1f}%, asked {o['asked_rate']:.1f}/s), {o['dropped']}"
+            f" dropped, {o['peak_busy']} of {o['max_users']} users busy at most, start"
+            f" lateness p99 {o['lateness_p99_ms']:.1f} ms"
             + (f"; p95 {format_value('p95_ms', row.get('p95_ms'))} from the scheduled start,"
                f" {format_value('p95_ms', service)} service time" if service is not None
                else ""))
@@ -118,24 +119,11 @@ def _extras(row: dict[str, Any]) -> str:
         parts.append(f"<li>pace: {pace['achieved_rps']:.0f} rps achieved of"
                      f" {implied_text} implied by waits and response times"
                      f" ({pace['ratio'] * 100:.0f}%)</li>")
-    open_run = row.get("open")
-    if open_run:
-        service = row.get("service_p95_ms")
-        parts.append(
-            f"<li>open model: {open_run['started']} of {open_run['scheduled']} scheduled"
-            f" iterations started (send rate {open_run['send_rate'] * 100:.1f}%, asked"
-            f" {open_run['asked_rate']:.1f}/s), {open_run['dropped']} dropped; start lateness"
-            f" p99 {open_run['lateness_p99_ms']:.1f} ms; {open_run['peak_busy']} of"
-            f" {open_run['max_users']} users busy at most"
-            + (f"; service time p95 {service:.1f} ms (latency p95 is from the scheduled"
-               " start)" if service is not None else "") + "</li>")
+    parts += [f"<li>{html.escape(line)}</li>" for line in fault_summary(row)]
     for stall in row.get("stalls") or []:
         parts.append(f"<li><strong>stall</strong>: no response for {stall['duration_s']:.1f} s"
                      f" from {stall['start_s']:.1f} s while {stall['outstanding']} requests"
                      " waited</li>")
-    if row.get("censored"):
-        parts.append(f"<li>{row['censored']} request(s) unanswered when the run ended, counted"
-                     " as failed (censored)</li>")
     reference = row.get("reference")
     if reference:
         parts.append(f"<li>machine-speed reference: p50 {reference['p50_ms']:.3f} ms,"

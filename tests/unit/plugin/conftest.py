@@ -82,6 +82,38 @@ def _calls():
     return _COUNT[0]
 
 
+class Often(FastHttpUser):
+    weight = 3
+
+    @task
+    def root(self):
+        self.client.get("/", name="often")
+
+
+class Rarely(FastHttpUser):
+    weight = 1
+
+    @task
+    def root(self):
+        self.client.get("/", name="rarely")
+
+
+class Hanger(FastHttpUser):
+    wait_time = constant(0.01)
+
+    @task
+    def hang(self):
+        self.client.get("/maybe-hang")
+
+
+class RequestsHanger(HttpUser):
+    wait_time = constant(0.01)
+
+    @task
+    def hang(self):
+        self.client.get("/maybe-hang")
+
+
 class Buyer(FastHttpUser):
     def on_start(self):
         self.client.get("/register")

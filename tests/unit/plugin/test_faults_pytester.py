@@ -7,26 +7,6 @@ from pathlib import Path
 
 import pytest
 
-HANGING_USERS = '''
-from locust import FastHttpUser, HttpUser, constant, task
-
-
-class FastHanger(FastHttpUser):
-    wait_time = constant(0.01)
-
-    @task
-    def hang(self):
-        self.client.get("/maybe-hang")
-
-
-class RequestsHanger(HttpUser):
-    wait_time = constant(0.01)
-
-    @task
-    def hang(self):
-        self.client.get("/maybe-hang")
-'''
-
 
 def _report(project: pytest.Pytester, test: str) -> dict:
     (path,) = (project.path / "reports").glob(f"*_{test}.json")
@@ -37,16 +17,16 @@ def test_a_hung_server_fails_and_ends_the_run_early(project: pytest.Pytester, ru
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Thresholds a silent server would pass; the stall and the censored requests fail it."""
     monkeypatch.setenv("HANG_AFTER_S", "2")
-    project.makepyfile(hangers=HANGING_USERS, test_hang="""
-        import pytest, hangers
+    project.makepyfile(test_hang="""
+        import pytest, users
 
         @pytest.mark.perf(users=5, run_time='60s', warmup=0, p95_ms=500, max_error_rate=0.01)
         def test_fast(loadgate):
-            loadgate.run(hangers.FastHanger)
+            loadgate.run(users.Hanger)
 
         @pytest.mark.perf(users=3, run_time='60s', warmup=0, p95_ms=500, max_error_rate=0.01)
         def test_requests(loadgate):
-            loadgate.run(hangers.RequestsHanger)
+            loadgate.run(users.RequestsHanger)
     """)
     result = run()
     result.assert_outcomes(failed=2)
@@ -74,12 +54,12 @@ def test_in_flight_requests_enter_percentiles_and_errors(project: pytest.Pyteste
     """With stall detection off, requests left unanswered are still counted: as failures
     whose latency is at least the time they waited."""
     monkeypatch.setenv("HANG_AFTER_S", "1")
-    project.makepyfile(hangers=HANGING_USERS, test_censor="""
-        import pytest, hangers
+    project.makepyfile(test_censor="""
+        import pytest, users
 
         @pytest.mark.perf(users=4, run_time='3s', warmup=0, max_stall=0, max_ms=60000)
         def test_censor(loadgate):
-            result = loadgate.run(hangers.FastHanger)
+            result = loadgate.run(users.Hanger)
             stats = result.endpoint("GET /maybe-hang")
             assert stats.censored == 4 and stats.failures == 4
             assert stats.max_ms >= 1500  # hung from ~1 s to the end at 3 s
@@ -96,12 +76,12 @@ def test_a_request_timeout_frees_users_of_a_hung_server(project: pytest.Pytester
                                                         monkeypatch: pytest.MonkeyPatch
                                                         ) -> None:
     monkeypatch.setenv("HANG_AFTER_S", "0")
-    project.makepyfile(hangers=HANGING_USERS, test_timeout="""
-        import pytest, hangers
+    project.makepyfile(test_timeout="""
+        import pytest, users
 
         @pytest.mark.perf(users=2, run_time='4s', warmup=0, max_stall=0)
         def test_timeout(loadgate):
-            result = loadgate.run(hangers.FastHanger, request_timeout=0.5)
+            result = loadgate.run(users.Hanger, request_timeout=0.5)
             # Each user times out every 0.5 s instead of waiting out Locust's 60 s.
             assert result.total.failures >= 8
             assert result.total.censored <= 2
@@ -113,22 +93,6 @@ def test_a_request_timeout_frees_users_of_a_hung_server(project: pytest.Pytester
 OPEN_USERS = '''
 import gevent
 from locust import FastHttpUser, LoadTestShape, task
-
-
-class Often(FastHttpUser):
-    weight = 3
-
-    @task
-    def root(self):
-        self.client.get("/", name="often")
-
-
-class Rarely(FastHttpUser):
-    weight = 1
-
-    @task
-    def root(self):
-        self.client.get("/", name="rarely")
 
 
 class Thinker(FastHttpUser):
@@ -167,12 +131,12 @@ class Shape(LoadTestShape):
 
 def test_open_model_keeps_its_rate_and_weights(project: pytest.Pytester, run) -> None:
     project.makepyfile(open_users=OPEN_USERS, test_open="""
-        import pytest, open_users
+        import pytest, open_users, users
 
         @pytest.mark.perf(arrival_rate=80, run_time='4s', warmup=1, p99_ms=500,
                           max_error_rate=0)
         def test_rate(loadgate):
-            result = loadgate.run(open_users.Often, open_users.Rarely)
+            result = loadgate.run(users.Often, users.Rarely)
             o = result.open
             assert o["scheduled"] == 240 and o["started"] == o["scheduled"]
             assert o["dropped"] == 0 and o["send_rate"] == 1.0
@@ -191,7 +155,7 @@ def test_open_model_keeps_its_rate_and_weights(project: pytest.Pytester, run) ->
 
         @pytest.mark.perf(users=2, run_time='2s')
         def test_override_to_open(loadgate):
-            result = loadgate.run(open_users.Often, arrival_stages=[
+            result = loadgate.run(users.Often, arrival_stages=[
                 {"rate": 30, "duration": 0}, {"rate": 30, "duration": "3s"}])
             assert result.open["scheduled"] > 0 and result.spec.open is not None
             assert result.spec.run_time_s == 3
@@ -208,7 +172,7 @@ def test_open_model_fails_stalls_and_drops(project: pytest.Pytester, run,
     monkeypatch.setenv("STALL_EVERY_S", "2")
     monkeypatch.setenv("SLOW_MS", "100")
     project.makepyfile(open_users=OPEN_USERS, test_stall="""
-        import pytest, open_users
+        import pytest, open_users, users
 
         @pytest.mark.perf(users=3, run_time='6s', warmup=0, p99_ms=300)
         def test_closed_is_blind(loadgate):
@@ -240,11 +204,11 @@ def test_open_model_fails_stalls_and_drops(project: pytest.Pytester, run,
 
 def test_open_model_refuses_shapes_and_fixed_counts(project: pytest.Pytester, run) -> None:
     project.makepyfile(open_users=OPEN_USERS, test_refuse="""
-        import pytest, open_users
+        import pytest, open_users, users
 
         @pytest.mark.perf(arrival_rate=10, run_time='2s')
         def test_shape(loadgate):
-            loadgate.run(open_users.Often, shape=open_users.Shape())
+            loadgate.run(users.Often, shape=open_users.Shape())
 
         @pytest.mark.perf(arrival_rate=10, run_time='2s')
         def test_fixed(loadgate):

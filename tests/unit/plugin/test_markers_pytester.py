@@ -19,6 +19,10 @@ BAD = [
     ("ramp_too_long", "perf(users=100, spawn_rate=1, run_time='10s')",
      "is not longer than ramp-up (100 users at spawn_rate=1/s = 99s)"),
     ("race_bad_users", "race(users=0)", "@pytest.mark.race: users=0 must be an integer >= 1"),
+    ("open_and_users", "perf(arrival_rate=5, users=2)", "users=2 is not used by the open model"),
+    ("open_bad_stage", "perf(arrival_stages=[{'rate': 5}])",
+     "arrival_stages[0]={'rate': 5} must be a dict with exactly the keys"),
+    ("bad_max_stall", "perf(users=2, max_stall='long')", "max_stall='long'"),
 ]
 
 

@@ -86,24 +86,7 @@ def test_open_model_and_hangs_across_workers(project: pytest.Pytester, run,
     monkeypatch.setenv("HANG_AFTER_S", "4")
     project.makepyfile(test_open_dist="""
         import pytest
-        from locust import FastHttpUser, task
-
-        class Often(FastHttpUser):
-            weight = 3
-
-            @task
-            def root(self):
-                self.client.get("/", name="often")
-
-        class Rarely(FastHttpUser):
-            @task
-            def root(self):
-                self.client.get("/", name="rarely")
-
-        class Hanger(FastHttpUser):
-            @task
-            def hang(self):
-                self.client.get("/maybe-hang")
+        from users import Hanger, Often, Rarely
 
         @pytest.mark.perf(arrival_rate=60, run_time='3s', warmup=0, max_error_rate=0)
         def test_open(loadgate):
