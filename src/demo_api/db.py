@@ -16,13 +16,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeAlias, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, create_engine, event, text
+from sqlalchemy import Connection, Engine, Row, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from demo_api.config import Settings
-from demo_api.models import Base
+from demo_api.models import Base, order_stats_table
+from demo_api.order_stats import BACKFILL
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 P = ParamSpec("P")
@@ -107,11 +108,18 @@ class Database:
         return await run_in_threadpool(fn, *args, **kwargs)
 
     def create_schema(self) -> None:
-        """Create missing tables; safe when several workers start at once."""
+        """Create missing tables; safe when several workers start at once.
+
+        A database from before ``order_stats`` existed gets the table filled from its orders
+        (once, in the transaction that creates it), so the running figures start exact.
+        """
         with self.write() as conn:
             if self.backend == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK_ID})
+            had_stats = inspect(conn).has_table(order_stats_table.name)
             Base.metadata.create_all(conn)
+            if not had_stats:
+                conn.execute(BACKFILL)
         self.schema_ready = True
 
     def ensure_ready(self) -> None:

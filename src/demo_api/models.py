@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 models: products and orders.
+"""SQLAlchemy 2.0 models: products, orders and the running order figures.
 
 Money is stored as integer cents so that SQLite and PostgreSQL agree exactly.
 """
@@ -21,6 +21,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ORDER_STATUSES = ("pending", "paid", "cancelled")
+#: Rows per status in ``order_stats``: an order's figures live in shard ``id % ORDER_STATS_SHARDS``,
+#: so concurrent writers (PostgreSQL) spread over this many rows instead of queueing on one.
+ORDER_STATS_SHARDS = 16
 
 
 class Base(DeclarativeBase):
@@ -72,5 +75,29 @@ class Order(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
+class OrderStats(Base):
+    """Running figures of the orders, per status, split over ``ORDER_STATS_SHARDS`` rows.
+
+    For every status, the sums of ``order_count`` and ``total_cents`` over its shards equal
+    ``COUNT(*)`` and ``SUM(total_cents)`` of the orders with that status: every transaction
+    that inserts an order or changes its status adjusts these rows too (see
+    :mod:`demo_api.services.orders`), so ``GET /summary`` reads a few dozen rows instead of
+    every order. A missing row counts as zero; rows are created on first use (upsert).
+    """
+
+    __tablename__ = "order_stats"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'paid', 'cancelled')", name="ck_order_stats_status_known"
+        ),
+    )
+
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    order_count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    total_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
 products_table = cast(Table, Product.__table__)
 orders_table = cast(Table, Order.__table__)
+order_stats_table = cast(Table, OrderStats.__table__)

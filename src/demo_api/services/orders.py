@@ -6,6 +6,11 @@ order's ``INSERT`` in the same transaction; ``CHECK (stock >= 0)`` stands behind
 Pay and cancel are conditional status updates ``WHERE status = 'pending'``, so of any
 number of concurrent attempts exactly one wins; cancel returns the units in the same
 transaction.
+
+Each of these transactions also keeps the running figures of ``order_stats`` (what
+``GET /summary`` reports, see :mod:`demo_api.order_stats`): a placed order is counted as
+pending, and a settled order's figures move from pending to its new status only when the
+conditional status update returned the order.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from demo_api.errors import Conflict, NotFound, Unprocessable
 from demo_api.fastexec import fetch, fetch_one
 from demo_api.models import orders_table as o
 from demo_api.models import products_table as p
+from demo_api.order_stats import record_placed, record_settled
 from demo_api.schemas import OrderCreate
 from demo_api.services.common import as_utc, from_cents, utcnow
 
@@ -151,6 +157,7 @@ def _place(db: Database, data: OrderCreate, key: str | None) -> PlacedOrder:
             "updated_at": now,
         }
         order_id: int = fetch_one(conn, _INSERT, values).id
+        record_placed(conn, order_id, total)
     order = {
         "id": order_id,
         "product_id": data.product_id,
@@ -210,13 +217,16 @@ def _settle(conn: Connection, order_id: int, new_status: str) -> AnyRow:
 def pay_order(db: Database, order_id: int) -> dict[str, Any]:
     """Mark a pending order paid; exactly one of concurrent attempts succeeds."""
     with db.write() as conn:
-        row = _settle(conn, order_id, "paid")
+        row = _settle(conn, order_id, "paid")  # raises unless this call moved the order
+        record_settled(conn, row.id, row.total_cents, "paid")
     return order_dict(row)
 
 
 def cancel_order(db: Database, order_id: int) -> dict[str, Any]:
     """Cancel a pending order and put its units back in stock, atomically."""
     with db.write() as conn:
-        row = _settle(conn, order_id, "cancelled")
+        row = _settle(conn, order_id, "cancelled")  # raises unless this call moved the order
+        # Product row before counter rows: the lock order of ``_place`` too (no deadlock).
         fetch(conn, _RETURN_STOCK, {"pid": row.product_id, "qty": row.quantity})
+        record_settled(conn, row.id, row.total_cents, "cancelled")
     return order_dict(row)

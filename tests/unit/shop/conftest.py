@@ -83,7 +83,7 @@ def db_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> s
         return sqlite_url(tmp_path / "shop.db")
     admin: psycopg.Connection[Any] = request.getfixturevalue("shop_pg_admin")
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    admin.execute("TRUNCATE orders, products RESTART IDENTITY CASCADE")
+    admin.execute("TRUNCATE orders, products, order_stats RESTART IDENTITY CASCADE")
     return server.url_for(PG_DATABASE)
 
 
