@@ -76,7 +76,9 @@ def load_of(spec: LoadSpec) -> str:
 
 def fault_lines(result: LoadResult) -> list[str]:
     """Sentences for stalls, censored requests and dropped iterations, naming their cause."""
-    lines = [c.detail for c in result.failed_checks() if c.threshold == "max_stall"]
+    lines = [f"{c.detail} (if single requests take longer than max_stall by design, raise"
+             f" max_stall={result.spec.max_stall_s:g}s)"
+             for c in result.failed_checks() if c.threshold == "max_stall"]
     censored = result.total.censored
     if censored:
         lines.append(f"{censored} request(s) had no response when the run ended: counted as"

@@ -400,7 +400,8 @@ class LoadRun:
                             next_progress = now + self.progress.interval_s
                         else:
                             next_progress = now + 1.0
-                    gevent.sleep(WATCH_INTERVAL_SEC)
+                    # End on the deadline, not up to a watch interval after it.
+                    gevent.sleep(min(WATCH_INTERVAL_SEC, max(0.001, deadline - now)))
                 if (self.gate is not None and self.gate.finished < self.spec.users
                         and not self.problems and not self.aborted):
                     self.problems.append(

@@ -153,6 +153,14 @@ def test_open_model_keeps_its_rate_and_weights(project: pytest.Pytester, run) ->
             # ... for the iteration's first request only.
             assert second.p50_ms == second.service_p50_ms < 100
 
+        @pytest.mark.perf(arrival_rate=50, arrivals='poisson', max_users=20,
+                          max_dropped_rate=0.5, run_time='3s', warmup=0)
+        def test_poisson(loadgate):
+            result = loadgate.run(users.Often)
+            o = result.open
+            assert result.spec.open.arrivals == "poisson" and o["max_users"] == 20
+            assert 100 <= o["scheduled"] <= 200 and o["started"] == o["scheduled"]
+
         @pytest.mark.perf(users=2, run_time='2s')
         def test_override_to_open(loadgate):
             result = loadgate.run(users.Often, arrival_stages=[
@@ -161,7 +169,7 @@ def test_open_model_keeps_its_rate_and_weights(project: pytest.Pytester, run) ->
             assert result.spec.run_time_s == 3
     """)
     result = run("-p", "no:randomly")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
 
 
 def test_open_model_fails_stalls_and_drops(project: pytest.Pytester, run,
