@@ -27,6 +27,7 @@ import gevent
 from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession
 
+from pytest_loadgate.pacing import TimeBins
 from pytest_loadgate.samples import CENSORED_GREENLET, NoResponse
 
 DRAIN_POLL_SEC = 0.01
@@ -62,8 +63,8 @@ class InFlight:
         self.request_timeout_s = request_timeout_s
         self.outstanding: dict[int, Outstanding] = {}
         self._ids = count()
-        #: Completed waits on responses (start_s, seconds), for pace.
-        self.waits: list[tuple[float, float]] = []
+        #: Time users spent waiting on answered (or censored) requests, for pace.
+        self.waits = TimeBins()
         self.censored = 0
         self.closed = False
         self.at_end: set[int] = set()
@@ -78,7 +79,7 @@ class InFlight:
         """User time in ``[start, stop]`` spent waiting on a response (finished or not)."""
         from pytest_loadgate.pacing import overlap
 
-        total = sum(overlap(at, length, start, stop) for at, length in self.waits)
+        total = self.waits.overlap(start, stop)
         now = self._clock()
         total += sum(overlap(o.started_s, now - o.started_s, start, stop)
                      for o in self.outstanding.values())
@@ -101,7 +102,7 @@ class InFlight:
                 return original(session, method, url, *args, **kwargs)
             finally:
                 if meter.outstanding.pop(key, None) is not None:
-                    meter.waits.append((started, meter._clock() - started))
+                    meter.waits.add(started, meter._clock() - started)
 
         return request
 
@@ -143,7 +144,7 @@ class InFlight:
         self.closed = True
         for o in pending:
             elapsed = max(0.0, now - o.started_s)
-            self.waits.append((o.started_s, elapsed))
+            self.waits.add(o.started_s, elapsed)
             fire(request_type=o.method, name=o.name, response_time=elapsed * 1000.0,
                  response_length=0, response=None, context={CENSORED_GREENLET: o.greenlet},
                  start_time=o.started_wall, url=o.name, exception=NoResponse(

@@ -10,6 +10,7 @@ achieved rate says more about the client than about the server.
 from __future__ import annotations
 
 import contextlib
+import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,12 +52,45 @@ def overlap(start: float, length: float, lo: float, hi: float) -> float:
     return max(0.0, min(start + length, hi) - max(start, lo))
 
 
+#: Width of the bins that sum up time spent waiting (see :class:`TimeBins`).
+TIME_BIN_SEC = 0.1
+
+
+class TimeBins:
+    """Total length of many intervals, kept per ``TIME_BIN_SEC`` bin: memory grows with the
+    run's length, not its request count, and a window's share is exact to a bin at each edge."""
+
+    def __init__(self) -> None:
+        self.bins: dict[int, float] = {}
+
+    def add(self, start: float, length: float) -> None:
+        """Spread ``[start, start + length]`` over the bins it touches."""
+        end = start + max(0.0, length)
+        index = math.floor(start / TIME_BIN_SEC)
+        while index * TIME_BIN_SEC < end:
+            lo, hi = index * TIME_BIN_SEC, (index + 1) * TIME_BIN_SEC
+            share = min(end, hi) - max(start, lo)
+            if share > 0:
+                self.bins[index] = self.bins.get(index, 0.0) + share
+            index += 1
+
+    def overlap(self, start: float, stop: float) -> float:
+        """Time inside ``[start, stop]`` (partial edge bins pro rata)."""
+        total = 0.0
+        for index, seconds in self.bins.items():
+            lo = index * TIME_BIN_SEC
+            inside = overlap(lo, TIME_BIN_SEC, start, stop)
+            if inside > 0:
+                total += seconds * inside / TIME_BIN_SEC
+        return total
+
+
 class PaceMeter:
     """Records the waits users ask for and the running user count of an in-process run."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self.waits: list[tuple[float, float]] = []  # (started_at_s, requested seconds)
+        self.waits = TimeBins()  # the wait_time sleeps users asked for
         self.user_counts: list[tuple[float, int]] = []  # (at_s, running users), time order
         self.measured = False
 
@@ -77,7 +111,7 @@ class PaceMeter:
         meter = self
 
         def _sleep(_taskset: Any, seconds: float) -> None:
-            meter.waits.append((meter._clock(), float(seconds)))
+            meter.waits.add(meter._clock(), float(seconds))
             gevent.sleep(seconds)
 
         TaskSet._sleep = _sleep  # type: ignore[method-assign]
@@ -117,6 +151,6 @@ class PaceMeter:
             if requests == 0:
                 return None
             request_s = requests * avg_ms / 1000.0
-        wait_s = sum(overlap(at, w, start, stop) for at, w in self.waits)
+        wait_s = self.waits.overlap(start, stop)
         return Pace(user_s=user_s, request_s=request_s, wait_s=wait_s,
                     achieved_rps=requests / (stop - start))

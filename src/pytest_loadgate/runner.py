@@ -212,12 +212,13 @@ class LoadRun:
 
     # -- watching ----------------------------------------------------------------------------
     def _snapshot(self, runner: Runner, now: float, phase: str) -> Snapshot:
+        # Only the recent window is summarised: the whole run's counts are running totals,
+        # so a progress line costs the same in the tenth minute as in the first second.
         recent, _ = self.stats_between(max(0.0, now - RECENT_WINDOW_SEC), now)
-        total, _ = self.stats_between(0.0, now)
         users = self.open.busy if self.open is not None else runner.user_count
         return Snapshot(elapsed_s=now, total_s=self.spec.run_time_s, users=users,
-                        rps=recent.rps, p95_ms=recent.p95_ms, requests=total.requests,
-                        failures=total.failures, phase=phase)
+                        rps=recent.rps, p95_ms=recent.p95_ms, requests=self.recorder.requests,
+                        failures=self.recorder.failures, phase=phase)
 
     def _check_abort(self, now: float) -> bool:
         """True when thresholds were breached continuously for the grace period."""

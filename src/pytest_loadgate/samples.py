@@ -133,6 +133,9 @@ class SampleRecorder:
         self.endpoints: dict[str, EndpointSamples] = {}
         self.remote: dict[tuple[str, str], EndpointSamples] = {}
         self.iterations = IterationClock()
+        #: Running totals of the whole run, so progress never re-reads every sample.
+        self.requests = 0
+        self.failures = 0
         #: When the last response arrived (run clock; censored requests do not count).
         self.last_response_s: float | None = None
         #: After the run ended, only the requests that were in flight then are kept (counted
@@ -146,6 +149,7 @@ class SampleRecorder:
         self.wall_origin = time.time()
         self.last_response_s = None
         self.closed_at = None
+        self.requests = self.failures = 0
 
     def close(self, at_s: float, late: set[Any] | None = None) -> None:
         """End the run at ``at_s``: afterwards keep only the first sample of each greenlet in
@@ -168,6 +172,8 @@ class SampleRecorder:
                     offset = min(offset, self.closed_at)
                 censored = flag == CENSORED
                 part.append(offset, latency, status, bool(failed), service, censored)
+                self.requests += 1
+                self.failures += 1 if failed else 0
                 if not censored and (self.last_response_s is None
                                      or offset > self.last_response_s):
                     self.last_response_s = offset
@@ -199,6 +205,8 @@ class SampleRecorder:
             samples = self.endpoints[key] = EndpointSamples()
         samples.append(now, latency, status_of(response, exception), exception is not None,
                        service, censored)
+        self.requests += 1
+        self.failures += 1 if exception is not None else 0
         if not censored:
             self.last_response_s = now
 

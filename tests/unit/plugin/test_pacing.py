@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_loadgate.pacing import Pace, PaceMeter, overlap
+from pytest_loadgate.pacing import Pace, PaceMeter, TimeBins, overlap
 
 
 def meter_with(user_counts: list[tuple[float, int]], waits: list[tuple[float, float]]
                ) -> PaceMeter:
     meter = PaceMeter(lambda: 0.0)
     meter.user_counts = user_counts
-    meter.waits = waits
+    for at, length in waits:
+        meter.waits.add(at, length)
     meter.measured = True
     return meter
 
@@ -21,6 +22,16 @@ def test_overlap_clips_to_the_window() -> None:
     assert overlap(-1.0, 2.0, 0.0, 10.0) == 1.0
     assert overlap(9.5, 2.0, 0.0, 10.0) == 0.5
     assert overlap(11.0, 2.0, 0.0, 10.0) == 0.0
+
+
+def test_time_bins_sum_intervals_per_window() -> None:
+    bins = TimeBins()
+    bins.add(0.05, 0.3)  # 0.05-0.35
+    bins.add(1.0, 1.0)   # 1.0-2.0
+    assert bins.overlap(0.0, 10.0) == pytest.approx(1.3)
+    assert bins.overlap(1.0, 2.0) == pytest.approx(1.0)
+    assert bins.overlap(0.1, 0.3) == pytest.approx(0.2)
+    assert len(bins.bins) == 14  # bins, not intervals
 
 
 def test_user_seconds_integrates_a_step_function() -> None:
