@@ -94,11 +94,16 @@ UNRELIABLE reason. "started/s" divides by the scheduled part of the verdict wind
 and that tail has no arrivals (the report's own ``asked_rate`` is printed beside it). Exit 0
 or 1 of those tests is data (no thresholds besides the default max_dropped_rate=0).
 
-Method notes. The machine has 2 cores shared by the shop, the generator, the bench and (for
-``resets``) the proxy. Runs go one at a time, interleaved (repeat > fault > runner) so drift
-hits all alike. Every server, proxy and runner is a subprocess bounded by a timeout and killed
-with its children in ``finally`` blocks; a runner that outlives its timeout is recorded as
-TIMEOUT (a hang of the runner is a finding), not retried. Load only goes to 127.0.0.1.
+Method notes. The plugin and the shop are frozen at the start: ``src/pytest_loadgate`` and
+``src/demo_api`` are copied into the work dir and that copy is put first on the PYTHONPATH of
+every child (shop, pytest, locust), so edits to the repo during a 25-minute run cannot mix
+versions or break runs half-way; the copy must import before anything runs. The machine has
+2 cores shared by the shop, the generator, the bench and (for ``resets``) the proxy. Runs go
+one at a time, interleaved (repeat > fault > runner) so drift hits all alike. Every server,
+proxy and runner is a subprocess bounded by a timeout and killed with its children in
+``finally`` blocks; a runner that outlives its timeout is recorded as TIMEOUT (a hang of the
+runner is a finding), not retried; a run without a verdict (crash, no report) is recorded as
+an error, never as FAIL or PASS. Load only goes to 127.0.0.1.
 ``--quick``: 1 repeat of 6 s runs, a smoke test of the bench itself.
 """
 
@@ -131,6 +136,10 @@ import psutil
 from pytest_loadgate.server import ServerProcess, free_port, uvicorn_command
 
 BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+#: The frozen copy of the plugin and the shop every child imports (see snapshot_sources).
+SOURCES: Path | None = None
+SNAPSHOT_ATTEMPTS = 5
 LOCUSTFILE = BENCH / "locustfile_faults.py"
 K6_SCRIPT = BENCH / "k6_faults.js"
 PROXY = BENCH / "reset_proxy.py"
@@ -222,11 +231,50 @@ def child_env(**extra: str) -> dict[str, str]:
     """The environment of runners: bench modules importable, no inherited faults/addopts."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("DEMO_API_FAULTS", "PYTEST_ADDOPTS", "DATABASE_URL")}
-    paths = [str(BENCH), *filter(None, [os.environ.get("PYTHONPATH")])]
+    paths = [*([str(SOURCES)] if SOURCES else []), str(BENCH),
+             *filter(None, [os.environ.get("PYTHONPATH")])]
     env.update({"PYTHONPATH": os.pathsep.join(paths), "PYTHONDONTWRITEBYTECODE": "1",
                 "K6_NO_USAGE_REPORT": "true"})
     env.update(extra)
     return env
+
+
+def snapshot_sources(root: Path) -> str:
+    """Freeze the plugin and the shop for this invocation: copy ``src/pytest_loadgate`` and
+    ``src/demo_api`` into the work dir, put the copy first on every child's PYTHONPATH (it
+    wins over the editable install's .pth entry) and check that it imports. Returns a line
+    saying which code ran."""
+    global SOURCES
+    dest = root / "src"
+    problem = ""
+    for attempt in range(SNAPSHOT_ATTEMPTS):
+        shutil.rmtree(dest, ignore_errors=True)
+        for pkg in ("pytest_loadgate", "demo_api"):
+            shutil.copytree(REPO / "src" / pkg, dest / pkg,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        SOURCES = dest
+        check = subprocess.run(
+            [sys.executable, "-c", "import pytest_loadgate.plugin, pytest_loadgate.runner,"
+             " pytest_loadgate.open_load, pytest_loadgate.reports, demo_api.main"],
+            env=child_env(), capture_output=True, text=True, timeout=120, check=False)
+        if check.returncode == 0:
+            break
+        problem = "".join((check.stderr or check.stdout).strip().splitlines()[-1:])
+        print(f"  source snapshot does not import ({problem}); retrying in 30 s"
+              f" ({attempt + 1}/{SNAPSHOT_ATTEMPTS})", file=sys.stderr, flush=True)
+        time.sleep(30)
+    else:
+        raise SystemExit(f"the plugin/shop sources do not import: {problem}")
+
+    def git(*cmd: str) -> str:
+        out = subprocess.run(["git", *cmd], cwd=REPO, capture_output=True, text=True,
+                             timeout=30, check=False)
+        return out.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "src/pytest_loadgate", "src/demo_api")
+    return (f"code under test: src/pytest_loadgate and src/demo_api copied at start from git"
+            f" {git('rev-parse', '--short', 'HEAD')}"
+            f"{' + uncommitted changes' if dirty else ' (clean)'}")
 
 
 def k6_binary() -> tuple[str | None, str]:
@@ -292,7 +340,8 @@ def boot_shop(workdir: Path, faults: str, products: int) -> Shop:
     server = ServerProcess(
         [sys.executable, "-m", "demo_api", "--host", "127.0.0.1", "--port", str(port)],
         url=url, health_path="/health", log_path=workdir / "server.log",
-        env={"DATABASE_URL": f"sqlite:///{workdir / 'shop.db'}", "DEMO_API_FAULTS": spec},
+        env={"DATABASE_URL": f"sqlite:///{workdir / 'shop.db'}", "DEMO_API_FAULTS": spec,
+             "PYTHONPATH": child_env()["PYTHONPATH"]},
         cwd=workdir)
     server.start()
     try:
@@ -522,8 +571,7 @@ def gate_outcome(fault: str, runner: str, rep: int, raw: dict[str, Any]) -> Outc
         o.message_causes += [n for n in named if n not in o.message_causes]
         if not o.sentence and re.match(r"server stalled|dropped iterations", line):
             o.sentence = line
-    if doc is None:
-        o.failed = raw["exit_code"] not in (0, None)
+    if doc is None:  # no verdict: recorded as an error (o.crash), not as FAIL
         return o
     o.failed = doc.get("verdict") != "passed"
     for c in doc.get("checks") or []:
@@ -905,15 +953,14 @@ def print_part1(m: Matrix, faults: Sequence[str], runners: Sequence[str],
                   f"{span([o.p99_ms for o in outs]):<24}{pct(err_med):>11}"
                   f"  {span(durs, '.1f')}")
             if runner in GATES:
-                lines: dict[str, int] = {}
+                lines: dict[str, list[str]] = {}
                 for o in outs:
                     if o.failed:
-                        key = re.sub(r"\d+(\.\d+)?", "#", o.cause_line) or "(no line names a cause)"
-                        lines[key] = lines.get(key, 0) + 1
-                for line, count in lines.items():
-                    example = next(o.cause_line for o in outs if o.failed and re.sub(
-                        r"\d+(\.\d+)?", "#", o.cause_line) == line) or line
-                    print(f"   {'':<12}{count}x first cause line: {example[:110]}")
+                        key = re.sub(r"\d+(\.\d+)?", "#", o.cause_line)
+                        lines.setdefault(key, []).append(o.cause_line)
+                for found in lines.values():
+                    example = found[0] or "(no line of the message names a cause)"
+                    print(f"   {'':<12}{len(found)}x first cause line: {example[:110]}")
                 sentences: dict[str, list[str]] = {}
                 for o in outs:
                     if o.sentence:
@@ -1166,6 +1213,17 @@ def print_part2(args: argparse.Namespace, rows: list[Precision]) -> None:
 # -- main --------------------------------------------------------------------------------------
 
 
+def section(fn: Callable[..., Any], *fn_args: Any) -> Any:
+    """Print one report section; a bug in one section must not lose the others."""
+    try:
+        return fn(*fn_args)
+    except Exception:
+        import traceback
+
+        print(f"!! report section {fn.__name__} failed:\n{traceback.format_exc()}")
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1214,6 +1272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           file=sys.stderr, flush=True)
     goals: list[bool] = []
     try:
+        code_note = snapshot_sources(root)
+        print(code_note, file=sys.stderr, flush=True)
         matrix: Matrix | None = None
         if args.part in ("1", "all"):
             print(f"part 1: {args.repeats} x {len(faults)} faults x {len(runners)} runners of"
@@ -1228,12 +1288,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fault matrix: {os.cpu_count()} CPUs shared by shop, generator, bench (and"
               f" proxy); load average (1 min) before {load_before[0]:.2f}, after"
               f" {load_after[0]:.2f}; wall {(time.monotonic() - started) / 60:.1f} min")
+        print(code_note)
         if matrix is not None:
-            print_part1(matrix, faults, runners, k6_note)
-            print_runs(matrix)
-            goals = print_goals(matrix, faults, runners)
+            dump = [{k: v for k, v in vars(o).items()} for o in matrix.outcomes]
+            (root / "outcomes.json").write_text(json.dumps(dump, indent=1, default=str))
+            section(print_part1, matrix, faults, runners, k6_note)
+            section(print_runs, matrix)
+            goals = section(print_goals, matrix, faults, runners) or [False]
         if precision:
-            print_part2(args, precision)
+            section(print_part2, args, precision)
     finally:
         if args.keep:
             print(f"kept {root}", file=sys.stderr)

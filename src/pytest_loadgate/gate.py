@@ -48,9 +48,12 @@ def explain(result: LoadResult) -> str:
     lines += [f"{head} (mode={result.spec.mode}, {load_of(result.spec)},"
              f" window {lo:.1f}-{hi:.1f}s, {result.total.requests} requests,"
              f" host {result.host})"]
+    faults = fault_lines(result)
+    stalls = [line for line in faults if line.startswith("server stalled")]
+    lines += stalls  # the cause first: a hung server's p99 is only its consequence
     if result.checks:
         lines += ["", format_table(result.checks)]
-    lines += fault_lines(result)
+    lines += [line for line in faults if line not in stalls]
     for v in result.violations:
         lines.append(f"invariant {v.name!r} violated {v.phase} the run at {v.at_s:.1f}s"
                      f" ({v.count} failing sample(s)): {v.message}")
@@ -86,8 +89,10 @@ def fault_lines(result: LoadResult) -> list[str]:
     dropped = next((c for c in result.failed_checks() if c.threshold == "max_dropped_rate"),
                    None)
     if dropped is not None:
-        cause = ("the load generator was saturated (see UNRELIABLE above), so they say nothing"
-                 " about the server" if result.generator_saturated or result.open_behind else
+        behind = result.generator_saturated or result.open_behind or result.machine_busy
+        cause = ("the load generator could not keep its schedule (see UNRELIABLE above: a"
+                 " saturated generator or a busy machine), so they say nothing about the"
+                 " server" if behind else
                  "the server did not keep up with the arrival rate (a generator that kept its"
                  " schedule; raise max_users only if iterations are long by design)")
         lines.append(f"dropped iterations: {dropped.detail}; cause: {cause}")

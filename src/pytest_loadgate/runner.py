@@ -377,6 +377,8 @@ class LoadRun:
                 elif self.group is not None and self.spec.open is not None:
                     self.spawned_at = 0.0
                     self.group.start_open(self.spec.open)
+                    # The run lasts the schedule: from the workers' common origin.
+                    deadline = self.group.open_origin_s + self.spec.run_time_s
                 elif self.shape is not None:
                     runner.start_shape()
                 elif self.group is not None:  # MasterRunner.start blocks while dispatching
@@ -493,8 +495,9 @@ class LoadRun:
         generator = self._generator_summary(start, stop)
         stalls = self.stall.finish(end) if self.stall is not None else []
         open_figures = self._open_figures(start, stop)
-        checks = evaluate(self.spec, total, endpoints, server)
-        checks += fault_checks(self.spec, stalls, open_figures)
+        # A stall first: it is the cause of whatever else the window shows.
+        checks = fault_checks(self.spec, stalls, open_figures)
+        checks += evaluate(self.spec, total, endpoints, server)
         problems = list(self.problems)
         if self.spec.mode == "perf" and self.spawned_at is None and not self.interrupted:
             problems.append(f"spawning of {self.spec.users} users did not finish within"

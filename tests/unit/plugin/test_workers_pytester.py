@@ -96,7 +96,8 @@ def test_open_model_and_hangs_across_workers(project: pytest.Pytester, run,
             assert o["scheduled"] == 180 and o["started"] == 180 and o["dropped"] == 0
             often = result.endpoint("GET often").requests
             rarely = result.endpoint("GET rarely").requests
-            assert often + rarely == 180 and abs(often - 3 * rarely) <= 8
+            # Counted by completion: an iteration at the run's end may fall outside it.
+            assert abs(often + rarely - 180) <= 3 and abs(often - 3 * rarely) <= 8
 
         @pytest.mark.perf(users=4, run_time='60s', warmup=0)
         def test_hang(loadgate):
