@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test serve perf race lint lock clean postgres
+.PHONY: demo test full serve perf race lint lock clean postgres
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -39,6 +39,10 @@ test: $(STAMP) .venv/.chromium postgres
 ## serve: the demo shop on 127.0.0.1:8000
 serve: $(STAMP)
 	$(BIN)/python -m demo_api --host 127.0.0.1 --port 8000
+
+## full: the load and race scenarios at the seed's full lengths (about 25 minutes)
+full: $(STAMP) postgres
+	$(BIN)/python -m pytest tests/perf --loadgate-profile=full $(PYTEST_ARGS)
 
 perf: $(STAMP)
 	$(BIN)/python -m pytest -m perf $(PYTEST_ARGS)

@@ -147,7 +147,7 @@ class LoadGate:
         load = LoadRun(spec, self._target, user_classes, invariants=self._invariants,
                        progress=self._progress_factory(), watch_paths=settings.watch_paths,
                        shape=shape, workers=settings.workers, log_dir=settings.report_dir,
-                       reference_url=reference_url)
+                       reference_url=reference_url, max_samples=settings.max_samples)
         for inv in self._invariants:
             inv.violations.clear()
         with exclusive_run(lock_path()):

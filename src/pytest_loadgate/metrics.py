@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from pytest_loadgate.histograms import Combined, SecondBucket, new_histogram
 from pytest_loadgate.samples import EndpointSamples
 
 #: Metrics of :class:`EndpointStats` that are latencies, in milliseconds.
@@ -48,6 +50,9 @@ class EndpointStats:
     service_p50_ms: float = math.nan
     service_p95_ms: float = math.nan
     service_p99_ms: float = math.nan
+    #: True when part of the window came from histograms (past the raw-sample cap):
+    #: latencies are then within HIST_RELATIVE_ERROR (0.1%) of the exact figures.
+    approximate: bool = False
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
@@ -56,8 +61,12 @@ class EndpointStats:
 
 
 def summarize(name: str, parts: list[EndpointSamples], start_s: float, end_s: float,
-              duration_s: float) -> EndpointStats:
-    """Compute statistics for samples whose completion falls in ``[start_s, end_s]``."""
+              duration_s: float, buckets: Sequence[SecondBucket] = ()) -> EndpointStats:
+    """Compute statistics for samples whose completion falls in ``[start_s, end_s]``.
+
+    ``buckets`` hold the requests past the raw-sample cap (see histograms.py); with any, the
+    figures read raw samples and histograms as one distribution and are ``approximate``.
+    """
     latencies: list[float] = []
     service: list[float] = []
     failures = 0
@@ -74,7 +83,20 @@ def summarize(name: str, parts: list[EndpointSamples], start_s: float, end_s: fl
         statuses.update(part.statuses[lo:hi])
     latencies.sort()
     service.sort()
-    count = len(latencies)
+    latency_sum = sum(latencies)
+    lat_hist = svc_hist = None
+    if buckets:
+        lat_hist, svc_hist = new_histogram(), new_histogram()
+        for bucket in buckets:
+            lat, svc = bucket.histograms()
+            lat_hist.add(lat)
+            svc_hist.add(svc)
+            failures += bucket.failures
+            censored += bucket.censored
+            statuses.update(bucket.statuses)
+            latency_sum += bucket.latency_sum_ms
+    lat_all, svc_all = Combined.of(latencies, lat_hist), Combined.of(service, svc_hist)
+    count = lat_all.count
 
     def r(value: float) -> float:
         # Microseconds, not 0.1 ms: a 2 ms median rounded to 0.1 ms moves in 5% steps.
@@ -86,15 +108,16 @@ def summarize(name: str, parts: list[EndpointSamples], start_s: float, end_s: fl
         failures=failures,
         error_rate=failures / count if count else 0.0,
         rps=count / duration_s if duration_s > 0 else 0.0,
-        avg_ms=r(sum(latencies) / count) if count else math.nan,
-        p50_ms=r(percentile(latencies, 0.50)),
-        p90_ms=r(percentile(latencies, 0.90)),
-        p95_ms=r(percentile(latencies, 0.95)),
-        p99_ms=r(percentile(latencies, 0.99)),
-        max_ms=r(latencies[-1]) if latencies else math.nan,
+        avg_ms=r(latency_sum / count) if count else math.nan,
+        p50_ms=r(lat_all.percentile(0.50)),
+        p90_ms=r(lat_all.percentile(0.90)),
+        p95_ms=r(lat_all.percentile(0.95)),
+        p99_ms=r(lat_all.percentile(0.99)),
+        max_ms=r(lat_all.maximum()),
         status_counts=dict(statuses),
         censored=censored,
-        service_p50_ms=r(percentile(service, 0.50)),
-        service_p95_ms=r(percentile(service, 0.95)),
-        service_p99_ms=r(percentile(service, 0.99)),
+        service_p50_ms=r(svc_all.percentile(0.50)),
+        service_p95_ms=r(svc_all.percentile(0.95)),
+        service_p99_ms=r(svc_all.percentile(0.99)),
+        approximate=bool(buckets),
     )

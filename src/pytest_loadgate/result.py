@@ -62,6 +62,8 @@ class LoadResult:
     notes: list[str] = field(default_factory=list)
     #: Spans without any response while requests waited (see pytest_loadgate.stall).
     stalls: list[dict[str, Any]] = field(default_factory=list)
+    #: Raw samples kept and requests past the cap (see pytest_loadgate.histograms).
+    samples: dict[str, Any] = field(default_factory=dict)
     #: The open model's schedule figures over the window (see pytest_loadgate.open_load).
     open: dict[str, float] | None = None
     #: Every attempt of a confirmed run (``confirm=N``), oldest first.

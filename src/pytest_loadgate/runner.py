@@ -23,6 +23,7 @@ from pytest_loadgate.checks import evaluate, fault_checks
 from pytest_loadgate.distributed import WorkerError, WorkerGroup
 from pytest_loadgate.distributed_plan import WorkerPlan
 from pytest_loadgate.errors import LoadgateConfigError
+from pytest_loadgate.histograms import DEFAULT_MAX_SAMPLES, HIST_RELATIVE_ERROR
 from pytest_loadgate.inflight import InFlight
 from pytest_loadgate.invariants import Invariant
 from pytest_loadgate.metrics import EndpointStats, summarize
@@ -129,7 +130,8 @@ class LoadRun:
                  shape: LoadTestShape | None = None,
                  workers: WorkerPlan | None = None,
                  log_dir: Path | None = None,
-                 reference_url: str | None = None) -> None:
+                 reference_url: str | None = None,
+                 max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
         self.spec = spec
         self.target = target
         self.invariants = list(invariants)
@@ -151,7 +153,7 @@ class LoadRun:
                 " (arrival_rate/arrival_stages); use arrival_stages for a changing rate")
         self.shape = shape
         self.steps: list[tuple[float, int]] = []
-        self.recorder = SampleRecorder()
+        self.recorder = SampleRecorder(max_samples=max_samples)
         self.inflight = InFlight(self.recorder.now, spec.request_timeout_s)
         self.stall = StallDetector(spec.max_stall_s) if spec.max_stall_s > 0 else None
         self.stalled: Stall | None = None
@@ -203,11 +205,16 @@ class LoadRun:
                       ) -> tuple[EndpointStats, dict[str, EndpointStats]]:
         duration = max(end_s - start_s, 0.0)
         parts = dict(self.recorder.items())
-        endpoints = {name: summarize(name, series, start_s, end_s, duration)
-                     for name, series in parts.items()}
+        overflow = self.recorder.overflow
+        buckets = {name: overflow.buckets(name, start_s, end_s)
+                   for name in sorted(set(parts) | set(overflow.endpoints))}
+        endpoints = {name: summarize(name, parts.get(name, []), start_s, end_s, duration,
+                                     buckets[name])
+                     for name in buckets}
         endpoints = {k: v for k, v in endpoints.items() if v.requests}
         total = summarize(TOTAL_NAME, [p for series in parts.values() for p in series],
-                          start_s, end_s, duration)
+                          start_s, end_s, duration,
+                          [b for name_buckets in buckets.values() for b in name_buckets])
         return total, endpoints
 
     # -- watching ----------------------------------------------------------------------------
@@ -442,6 +449,23 @@ class LoadRun:
                 watched.poll(self.recorder.now())
         return Run(self._result(runner, end), env, self.recorder, self.history)
 
+    def _samples_summary(self) -> dict[str, float | None]:
+        overflow = self.recorder.overflow
+        return {"raw_kept": self.recorder.kept, "max_samples": self.recorder.max_samples,
+                "histogram_requests": overflow.requests,
+                "histogram_from_s": round(overflow.first_s, 3)
+                if overflow.first_s is not None else None}
+
+    def _cap_notes(self) -> list[str]:
+        overflow = self.recorder.overflow
+        if not overflow.requests or overflow.first_s is None:
+            return []
+        return [f"raw samples capped at {self.recorder.max_samples}"
+                f" (--loadgate-max-samples): the {overflow.requests} requests from"
+                f" {overflow.first_s:.1f}s on are summarised by per-second HdrHistograms"
+                f" (latencies within {HIST_RELATIVE_ERROR * 100:g}%, window edges rounded to"
+                " whole seconds)"]
+
     def _open_figures(self, start: float, stop: float) -> OpenFigures | None:
         if self.open is not None:
             return self.open.figures(start, stop)
@@ -521,6 +545,8 @@ class LoadRun:
                               total.requests * total.avg_ms / 1000 if total.requests else 0.0),
             )) else None),
             stalls=[s.as_dict() for s in stalls],
+            samples=self._samples_summary(),
+            notes=self._cap_notes(),
             open=open_figures.as_dict() if open_figures is not None else None,
             machine_stall=(None if (share := stall_share(self.pressure, start, stop)) is None
                            else round(share, 3)),

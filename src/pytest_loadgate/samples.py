@@ -20,6 +20,8 @@ from typing import Any
 
 import gevent
 
+from pytest_loadgate.histograms import DEFAULT_MAX_SAMPLES, OverflowStore
+
 TOTAL_NAME = "Aggregated"
 
 
@@ -126,8 +128,13 @@ class SampleRecorder:
     and a time window is a slice of it.
     """
 
-    def __init__(self, *, clock: Any = time.perf_counter) -> None:
+    def __init__(self, *, clock: Any = time.perf_counter,
+                 max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
         self._clock = clock
+        #: Raw samples kept at most; later requests go to per-second histograms.
+        self.max_samples = max_samples
+        self.kept = 0
+        self.overflow = OverflowStore()
         self.started_at = clock()
         self.wall_origin = time.time()
         self.endpoints: dict[str, EndpointSamples] = {}
@@ -150,6 +157,8 @@ class SampleRecorder:
         self.last_response_s = None
         self.closed_at = None
         self.requests = self.failures = 0
+        self.kept = 0
+        self.overflow = OverflowStore()
 
     def close(self, at_s: float, late: set[Any] | None = None) -> None:
         """End the run at ``at_s``: afterwards keep only the first sample of each greenlet in
@@ -171,7 +180,8 @@ class SampleRecorder:
                 if flag and self.closed_at is not None:  # in flight at the end
                     offset = min(offset, self.closed_at)
                 censored = flag == CENSORED
-                part.append(offset, latency, status, bool(failed), service, censored)
+                self._keep(part, name, offset, latency, status, bool(failed), service,
+                           censored)
                 self.requests += 1
                 self.failures += 1 if failed else 0
                 if not censored and (self.last_response_s is None
@@ -203,12 +213,22 @@ class SampleRecorder:
         samples = self.endpoints.get(key)
         if samples is None:
             samples = self.endpoints[key] = EndpointSamples()
-        samples.append(now, latency, status_of(response, exception), exception is not None,
-                       service, censored)
+        self._keep(samples, key, now, latency, status_of(response, exception),
+                   exception is not None, service, censored)
         self.requests += 1
         self.failures += 1 if exception is not None else 0
         if not censored:
             self.last_response_s = now
+
+    def _keep(self, part: EndpointSamples, name: str, offset: float, latency: float,
+              status: int, failed: bool, service: float, censored: bool) -> None:
+        """Keep the sample raw while under the cap, else count it in its second's bucket."""
+        if self.kept < self.max_samples:
+            part.append(offset, latency, status, failed, service, censored)
+            self.kept += 1
+        else:
+            self.overflow.add(name, offset, latency, status if 0 <= status < 65536 else 0,
+                              failed, service, censored)
 
     def items(self) -> Iterator[tuple[str, list[EndpointSamples]]]:
         """Endpoint name → its sample series (one per source), sorted by name."""

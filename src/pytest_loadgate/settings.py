@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pytest_loadgate.distributed_plan import WorkerPlan
 from pytest_loadgate.durations import parse_duration
 from pytest_loadgate.errors import LoadgateConfigError
+from pytest_loadgate.histograms import DEFAULT_MAX_SAMPLES
 
 Progress = Literal["auto", "on", "off"]
 DEFAULT_STARTUP_TIMEOUT_SEC = 30.0
@@ -53,6 +54,9 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("loadgate_request_timeout", "--loadgate-request-timeout",
      "default request_timeout for Locust's HTTP clients that keep their own 60 s default"
      " (default: 10s)"),
+    ("loadgate_max_samples", "--loadgate-max-samples",
+     "raw samples kept per run for exact percentiles (about 28 bytes each); past it, figures"
+     " come from per-second HdrHistograms within 0.1% (default: 5000000)"),
     ("loadgate_warmup", "--loadgate-warmup",
      "default warm-up left out of perf verdicts after ramp-up, e.g. 2s (default: 3s, or a"
      " quarter of the run after ramp-up if shorter)"),
@@ -97,6 +101,7 @@ class Settings:
     calibrate: int = 0
     max_stall: float | None = None
     request_timeout: float | None = None
+    max_samples: int = DEFAULT_MAX_SAMPLES
 
 
 def _raw(config: Any, dest: str) -> tuple[Any, str]:
@@ -175,6 +180,16 @@ def _worker_plan(config: Any) -> WorkerPlan:
                       timeout_s=timeout)
 
 
+def _max_samples(config: Any) -> int:
+    raw, where = _raw(config, "loadgate_max_samples")
+    if raw in (None, ""):
+        return DEFAULT_MAX_SAMPLES
+    value = _count(config, "loadgate_max_samples")
+    if value < 1000:
+        raise LoadgateConfigError(f"{where}: {raw!r} must be at least 1000 raw samples")
+    return value
+
+
 def load_settings(config: Any) -> Settings:
     """Resolve settings: ini values, overridden by command-line options."""
     host_raw, host_where = _raw(config, "loadgate_host")
@@ -237,4 +252,5 @@ def load_settings(config: Any) -> Settings:
         calibrate=_bounded_count(config, "loadgate_calibrate", 100),
         max_stall=max_stall,
         request_timeout=request_timeout,
+        max_samples=_max_samples(config),
     )

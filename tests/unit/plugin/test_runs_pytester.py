@@ -320,3 +320,37 @@ def test_a_killed_pytest_leaves_no_server_behind(project: pytest.Pytester,
     proc.wait(30)
     server.wait(10)  # raises psutil.TimeoutExpired if the server outlived pytest
     assert not psutil.pid_exists(server.pid) or server.status() == psutil.STATUS_ZOMBIE
+
+
+def test_progress_never_resummarises_the_whole_run(project: pytest.Pytester, run) -> None:
+    """Watching a run costs the same in its last second as in its first: while it runs, only
+    the recent window is summarised (whole-run counts are running totals)."""
+    project.makepyfile(test_flat="""
+        from bisect import bisect_left, bisect_right
+        import pytest, users
+        import pytest_loadgate.runner as runner_mod
+
+        @pytest.mark.perf(users=4, run_time='6s', warmup=0)
+        def test_flat(loadgate, monkeypatch):
+            calls = []
+            real = runner_mod.summarize
+
+            def counting(name, parts, start_s, end_s, duration_s, buckets=()):
+                if name == "Aggregated":
+                    n = sum(bisect_right(p.offsets_s, end_s) - bisect_left(p.offsets_s, start_s)
+                            for p in parts)
+                    calls.append((start_s, end_s, n))
+                return real(name, parts, start_s, end_s, duration_s, buckets)
+
+            monkeypatch.setattr(runner_mod, "summarize", counting)
+            result = loadgate.run(users.Fast)
+            end = result.duration_s
+            # The result's own window comes first after the run; everything before is watching.
+            first_final = next(i for i, c in enumerate(calls) if c[1] >= end - 0.001)
+            watching = calls[:first_final]
+            assert len(watching) >= 5
+            assert max(c[1] - c[0] for c in watching) <= 2.0 + 1e-9
+            assert result.total.requests > 2 * max(c[2] for c in watching)
+    """)
+    result = run()  # progress off (the ini): a snapshot for the history every second
+    result.assert_outcomes(passed=1)

@@ -1,0 +1,109 @@
+"""Past the raw-sample cap: histogram figures agree with exact ones within the stated bound."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from pytest_loadgate.histograms import HIST_RELATIVE_ERROR, Combined, OverflowStore
+from pytest_loadgate.metrics import percentile, summarize
+from pytest_loadgate.samples import EndpointSamples, SampleRecorder
+
+FRACTIONS = (0.5, 0.9, 0.95, 0.99, 0.999)
+
+
+def _latencies(n: int, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    # A long-tailed mix: most fast, some slow, a few very slow.
+    return [rng.lognormvariate(0.5, 0.6) if rng.random() < 0.97 else rng.uniform(50, 3000)
+            for _ in range(n)]
+
+
+def _store(values: list[float], start_s: float = 0.0, rate: int = 1000) -> OverflowStore:
+    store = OverflowStore()
+    for i, v in enumerate(values):
+        store.add("GET /x", start_s + i / rate, v, 200, False, v, False)
+    return store
+
+
+@pytest.mark.parametrize("split", [0, 3000, 10_000])
+def test_combined_percentiles_are_within_the_stated_error(split: int) -> None:
+    values = _latencies(10_000, seed=split)
+    exact = sorted(values)
+    raw = sorted(values[:split])
+    store = _store(values[split:], start_s=split / 1000)
+    buckets = store.buckets("GET /x", 0.0, 1e9)
+    part = EndpointSamples()
+    for i, v in enumerate(values[:split]):
+        part.append(i / 1000, v, 200, False)
+    stats = summarize("GET /x", [part], 0.0, 1e9, 10.0, buckets)
+    assert stats.requests == len(values)
+    assert stats.approximate == bool(buckets)
+    for fraction, measured in zip(FRACTIONS[:4], (stats.p50_ms, stats.p90_ms, stats.p95_ms,
+                                                  stats.p99_ms), strict=True):
+        truth = percentile(exact, fraction)
+        # Each histogram value is within 0.1% of a recorded one, and 1 us rounding on top.
+        assert measured == pytest.approx(truth, rel=HIST_RELATIVE_ERROR, abs=0.0011), fraction
+    combined = Combined.of(raw, None)
+    if raw:
+        assert combined.percentile(0.95) == percentile(raw, 0.95)
+
+
+def test_combined_rank_interleaves_raw_and_histogram_values() -> None:
+    raw = [1.0, 3.0, 5.0]
+    store = _store([2.0, 4.0, 6.0])
+    lat, _ = store.buckets("GET /x", 0, 10)[0].histograms()
+    both = Combined.of(raw, lat)
+    ranked = [both.percentile(k / 6) for k in range(1, 7)]
+    assert ranked == pytest.approx([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], rel=HIST_RELATIVE_ERROR)
+    assert math.isnan(Combined.of([], None).percentile(0.5))
+
+
+def test_old_buckets_are_encoded_and_still_read() -> None:
+    store = _store([float(i % 100 + 1) for i in range(20_000)], rate=1000)  # 20 seconds
+    buckets = store.endpoints["GET /x"]
+    frozen = [b for b in buckets.values() if b.encoded is not None]
+    assert len(frozen) >= 10  # only the last few seconds stay as live histograms
+    stats = summarize("GET /x", [], 0.0, 20.0, 20.0, store.buckets("GET /x", 0.0, 20.0))
+    assert stats.requests == 20_000 and stats.p50_ms == pytest.approx(50, rel=0.01)
+
+
+def test_recorder_switches_to_histograms_at_the_cap() -> None:
+    clock = iter(i / 100 for i in range(10_000))
+    recorder = SampleRecorder(clock=lambda: next(clock), max_samples=1000)
+    recorder.restart()
+    for i in range(3000):
+        recorder.on_request("GET", "/x", response_time=float(i % 10 + 1))
+    assert recorder.kept == 1000 and recorder.overflow.requests == 2000
+    assert recorder.requests == 3000
+    (parts,) = [series for _, series in recorder.items()]
+    stats = summarize("GET /x", parts, 0.0, 1e9, 10.0,
+                      recorder.overflow.buckets("GET /x", 0.0, 1e9))
+    assert stats.requests == 3000 and stats.approximate
+    assert stats.p50_ms == pytest.approx(5.0, rel=HIST_RELATIVE_ERROR)
+
+
+def test_a_run_past_the_cap_says_so(project: pytest.Pytester, run) -> None:
+    project.makepyfile(test_cap="""
+        import pytest, users
+
+        @pytest.mark.perf(users=2, run_time='3s', warmup=0, max_error_rate=0)
+        def test_cap(loadgate):
+            result = loadgate.run(users.Fast)
+            assert result.total.approximate
+            assert result.samples["raw_kept"] == 1000
+            assert result.samples["histogram_requests"] > 0
+            # Histogram seconds count in the window by their midpoint: the edges are whole
+            # seconds, so the window holds about (not exactly) every request.
+            assert result.total.requests > 1000
+    """)
+    result = run("--loadgate-max-samples=1000", "-W", "always")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*raw samples capped at 1000 (--loadgate-max-samples): the *"
+                                 " requests from *s on are summarised by per-second"
+                                 " HdrHistograms (latencies within 0.1%*"])
+    bad = run("--loadgate-max-samples=10")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*--loadgate-max-samples: '10' must be at least 1000*"])
