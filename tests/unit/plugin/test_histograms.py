@@ -89,7 +89,7 @@ def test_a_run_past_the_cap_says_so(project: pytest.Pytester, run) -> None:
     project.makepyfile(test_cap="""
         import pytest, users
 
-        @pytest.mark.perf(users=2, run_time='3s', warmup=0, max_error_rate=0)
+        @pytest.mark.perf(users=8, run_time='4s', warmup=0, max_error_rate=0)
         def test_cap(loadgate):
             result = loadgate.run(users.Fast)
             assert result.total.approximate
