@@ -56,7 +56,7 @@ OPTIONS: list[tuple[str, str, str]] = [
      " (default: 10s)"),
     ("loadgate_max_samples", "--loadgate-max-samples",
      "raw samples kept per run for exact percentiles (about 28 bytes each); past it, figures"
-     " come from per-second HdrHistograms within 0.1% (default: 5000000)"),
+     " come from per-second HdrHistograms, within 1 part in 1000 (default: 5000000)"),
     ("loadgate_warmup", "--loadgate-warmup",
      "default warm-up left out of perf verdicts after ramp-up, e.g. 2s (default: 3s, or a"
      " quarter of the run after ramp-up if shorter)"),
