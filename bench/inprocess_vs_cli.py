@@ -950,12 +950,13 @@ def print_machine(load_before: tuple[float, float, float]) -> None:
     )
     print(
         f"load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)},"
-        f" after {'/'.join(f'{x:.2f}' for x in load_after)}"
+        f" after {'/'.join(f'{x:.2f}' for x in load_after)} (after includes this bench's"
+        " own load: generator + server, and k6 on all cores)"
     )
-    if max(load_before[0], load_after[0]) > usable:
+    if load_before[0] > usable / 2:
         print(
-            "  note: other processes were competing for the cores; absolute figures are"
-            " noisy, compare within pairs"
+            "  note: the machine was already busy before the bench started; absolute figures"
+            " are noisy, compare within pairs"
         )
 
 
