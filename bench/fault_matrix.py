@@ -131,7 +131,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
+from proctree import kill_tree
 
 from pytest_loadgate.server import ServerProcess, free_port, uvicorn_command
 
@@ -176,27 +176,6 @@ MESSAGE_CAUSES = {
 
 
 # -- processes ---------------------------------------------------------------------------------
-
-
-def kill_tree(pid: int, timeout_s: float = 10.0) -> None:
-    """Terminate a process and all its descendants; kill what lingers."""
-    try:
-        root = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    try:
-        procs = [*root.children(recursive=True), root]
-    except psutil.NoSuchProcess:
-        procs = [root]
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.send_signal(signal.SIGCONT)
-            proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-    for proc in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=timeout_s)
 
 
 def run_bounded(cmd: Sequence[str], *, cwd: Path, log_path: Path, timeout_s: float,

@@ -98,6 +98,7 @@ from types import ModuleType
 from typing import Any
 
 import psutil
+from proctree import kill_tree
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -197,24 +198,6 @@ def k6_binary() -> str | None:
 
 
 # -- processes ---------------------------------------------------------------------------------
-
-
-def kill_tree(pid: int, timeout_s: float = 10.0) -> None:
-    """Terminate a process and all its descendants (the plugin starts its server in a new
-    session, so killing the process group alone would orphan it)."""
-    try:
-        root = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    procs = [*root.children(recursive=True), root]
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-    for proc in alive:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=timeout_s)
 
 
 def tail(path: Path, lines: int = 30) -> str:

@@ -27,7 +27,7 @@ import gevent
 from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession
 
-from pytest_loadgate.pacing import TimeBins
+from pytest_loadgate.pacing import TimeBins, overlap
 from pytest_loadgate.samples import CENSORED_GREENLET, NoResponse
 
 DRAIN_POLL_SEC = 0.01
@@ -77,8 +77,6 @@ class InFlight:
 
     def waiting_seconds(self, start: float, stop: float) -> float:
         """User time in ``[start, stop]`` spent waiting on a response (finished or not)."""
-        from pytest_loadgate.pacing import overlap
-
         total = self.waits.overlap(start, stop)
         now = self._clock()
         total += sum(overlap(o.started_s, now - o.started_s, start, stop)

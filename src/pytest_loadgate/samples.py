@@ -111,6 +111,23 @@ class IterationClock:
         return self.scheduled.pop(greenlet, None)
 
 
+def request_origin(exception: BaseException | None, context: Any) -> tuple[bool, Any]:
+    """Whether a reported request was censored, and the user greenlet that sent it (a censored
+    one is reported from the runner's greenlet, its sender travels in the context)."""
+    censored = is_censored(exception)
+    return censored, ((context or {}).get(CENSORED_GREENLET) if censored
+                      else gevent.getcurrent())
+
+
+def service_and_latency(iterations: IterationClock, greenlet: Any, response_time: float | None,
+                        start_s: float | None, end_s: float) -> tuple[float, float]:
+    """Locust's response time, and the latency judged (from the iteration's scheduled start
+    for its first request, see :func:`corrected_ms`); all times on one clock."""
+    service = float(response_time or 0.0)
+    scheduled = iterations.take(greenlet) if greenlet is not None else None
+    return service, corrected_ms(service, end_s, start_s, scheduled)
+
+
 def corrected_ms(service_ms: float, end_s: float, start_s: float | None,
                  scheduled_s: float | None) -> float:
     """Latency as the user sees it: from the scheduled start (when later than the request's
@@ -197,18 +214,16 @@ class SampleRecorder:
                    context: Any = None, start_time: float | None = None,
                    **_: Any) -> None:
         """Locust ``request`` event listener."""
-        censored = is_censored(exception)
-        greenlet = (context or {}).get(CENSORED_GREENLET) if censored else gevent.getcurrent()
+        censored, greenlet = request_origin(exception, context)
         now = self.now()
         if self.closed_at is not None:
             if not censored and greenlet not in self.late:
                 return  # sent after the end
             self.late.discard(greenlet)
             now = self.closed_at  # in flight at the end: part of the run
-        service = float(response_time or 0.0)
-        scheduled = self.iterations.take(greenlet) if greenlet is not None else None
         start_s = start_time - self.wall_origin if isinstance(start_time, float) else None
-        latency = corrected_ms(service, now, start_s, scheduled)
+        service, latency = service_and_latency(self.iterations, greenlet, response_time,
+                                               start_s, now)
         key = f"{request_type} {name}"
         samples = self.endpoints.get(key)
         if samples is None:

@@ -40,12 +40,11 @@ from pytest_loadgate.race import RaceGate, race_user_class
 from pytest_loadgate.samples import (
     ANSWERED_LATE,
     CENSORED,
-    CENSORED_GREENLET,
     IterationClock,
     WireSample,
-    corrected_ms,
     exact_bucket,
-    is_censored,
+    request_origin,
+    service_and_latency,
     status_of,
 )
 
@@ -78,16 +77,14 @@ class WorkerSession:
                     context: Any = None, start_time: float | None = None,
                     **_: Any) -> None:
         now = time.time()
-        censored = is_censored(exception)
-        greenlet = (context or {}).get(CENSORED_GREENLET) if censored else gevent.getcurrent()
+        censored, greenlet = request_origin(exception, context)
         flag = CENSORED if censored else 0
         if not censored and greenlet in self.late:  # in flight when the run ended
             self.late.discard(greenlet)
             flag = ANSWERED_LATE
-        scheduled = self.iterations.take(greenlet) if greenlet is not None else None
-        service = float(response_time or 0.0)
-        latency = corrected_ms(service, now, start_time if isinstance(start_time, float)
-                               else None, scheduled)
+        service, latency = service_and_latency(
+            self.iterations, greenlet, response_time,
+            start_time if isinstance(start_time, float) else None, now)
         self.pending.setdefault(f"{request_type} {name}", []).append(
             (now, latency, status_of(response, exception), 1 if exception is not None else 0,
              service, flag))
