@@ -147,7 +147,8 @@ class LoadGate:
         load = LoadRun(spec, self._target, user_classes, invariants=self._invariants,
                        progress=self._progress_factory(), watch_paths=settings.watch_paths,
                        shape=shape, workers=settings.workers, log_dir=settings.report_dir,
-                       reference_url=reference_url, max_samples=settings.max_samples)
+                       reference_url=reference_url, max_samples=settings.max_samples,
+                       session_locust_options=settings.locust_options)
         for inv in self._invariants:
             inv.violations.clear()
         with exclusive_run(lock_path()):
@@ -260,7 +261,9 @@ class LoadGate:
 def session_defaults(settings: Settings) -> dict[str, Any]:
     """Marker defaults that come from ini keys and options."""
     pairs = {"warmup": settings.warmup, "max_stall": settings.max_stall,
-             "request_timeout": settings.request_timeout}
+             "request_timeout": settings.request_timeout,
+             "tags": list(settings.tags) if settings.tags else None,
+             "exclude_tags": list(settings.exclude_tags) if settings.exclude_tags else None}
     return {key: value for key, value in pairs.items() if value is not None}
 
 

@@ -49,6 +49,8 @@ class SecondBucket:
     latency: HdrHistogram | None = field(default_factory=new_histogram)
     service: HdrHistogram | None = field(default_factory=new_histogram)
     encoded: tuple[bytes, bytes] | None = None
+    #: Some service time differed from its latency (the open model).
+    service_differs: bool = False
 
     def add(self, latency_ms: float, service_ms: float, status: int, failed: bool,
             censored: bool) -> None:
@@ -60,6 +62,8 @@ class SecondBucket:
         self.statuses[status] += 1
         latency.record_value(_us(latency_ms))
         service.record_value(_us(service_ms))
+        if service_ms != latency_ms:
+            self.service_differs = True
 
     def freeze(self) -> None:
         """Keep the histograms encoded (a few hundred bytes instead of ~190 KB each)."""

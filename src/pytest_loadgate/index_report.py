@@ -134,7 +134,9 @@ def _extras(row: dict[str, Any]) -> str:
     for w in row.get("watched", []):
         body = html.escape(str(w.get("last_body"))[:300])
         parts.append(f"<li>{html.escape(w['url'])}: last {w.get('last_status')},"
-                     f" {w.get('failures', 0)} failed polls: <code>{body}</code></li>")
+                     f" {w.get('failures', 0)} failed polls"
+                     + (f", {w['poll_mean_ms']:.1f} ms a poll" if w.get("poll_mean_ms") else "")
+                     + f": <code>{body}</code></li>")
     steps = row.get("steps") or []
     if steps:
         cells = "".join(f"<tr><td>{st['users']}</td><td>{_cell(st['rps'], 'rps')}</td>"

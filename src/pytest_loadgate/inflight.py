@@ -18,9 +18,8 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from itertools import count
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import gevent
@@ -33,15 +32,11 @@ from pytest_loadgate.samples import CENSORED_GREENLET, NoResponse
 DRAIN_POLL_SEC = 0.01
 
 
-@dataclass
-class Outstanding:
-    """One request sent and not yet answered."""
-
-    method: str
-    name: str
-    started_s: float  # on the run's clock
-    started_wall: float
-    greenlet: Any = None  # the user's greenlet (its iteration's scheduled start, if open)
+#: One request sent and not yet answered: a plain tuple, as this is made for every request.
+#: (started_s on the run's clock, the user's greenlet, session, method, url, ``name=`` or None)
+Outstanding = tuple[float, Any, Any, str, str, "str | None"]
+STARTED: Final = 0
+GREENLET: Final = 1
 
 
 def request_name(session: Any, method: str, url: str, name: str | None) -> str:
@@ -73,34 +68,35 @@ class InFlight:
         """When the longest-waiting outstanding request was sent (None: nothing outstanding)."""
         if not self.outstanding:
             return None
-        return min(o.started_s for o in self.outstanding.values())
+        return min(o[STARTED] for o in self.outstanding.values())
 
     def waiting_seconds(self, start: float, stop: float) -> float:
         """User time in ``[start, stop]`` spent waiting on a response (finished or not)."""
         total = self.waits.overlap(start, stop)
         now = self._clock()
-        total += sum(overlap(o.started_s, now - o.started_s, start, stop)
+        total += sum(overlap(o[STARTED], now - o[STARTED], start, stop)
                      for o in self.outstanding.values())
         return total
 
     def _wrap(self, original: Callable[..., Any], *, timeout_kwarg: bool) -> Callable[..., Any]:
         meter = self
+        # Bound once: this wrapper runs for every request of the run.
+        clock, ids, outstanding, waits = self._clock, self._ids, self.outstanding, self.waits
+        getcurrent = gevent.getcurrent
 
         def request(session: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             if meter.closed:
                 return original(session, method, url, *args, **kwargs)
             if timeout_kwarg and meter.request_timeout_s is not None:
                 kwargs.setdefault("timeout", meter.request_timeout_s)
-            key = next(meter._ids)
-            started = meter._clock()
-            meter.outstanding[key] = Outstanding(
-                str(method).upper(), request_name(session, method, url, kwargs.get("name")),
-                started, time.time(), gevent.getcurrent())
+            key = next(ids)
+            started = clock()
+            outstanding[key] = (started, getcurrent(), session, method, url, kwargs.get("name"))
             try:
                 return original(session, method, url, *args, **kwargs)
             finally:
-                if meter.outstanding.pop(key, None) is not None:
-                    meter.waits.add(started, meter._clock() - started)
+                if outstanding.pop(key, None) is not None:
+                    waits.add(started, clock() - started)
 
         return request
 
@@ -124,7 +120,7 @@ class InFlight:
         """Mark the end of the run: the requests outstanding now are the ones to drain and
         censor. Returns the greenlets that sent them."""
         self.at_end = set(self.outstanding)
-        return {o.greenlet for o in self.outstanding.values()}
+        return {o[GREENLET] for o in self.outstanding.values()}
 
     def drain(self, timeout_s: float) -> None:
         """Wait up to ``timeout_s`` for the requests outstanding at :meth:`end` to finish."""
@@ -136,16 +132,18 @@ class InFlight:
         """Report each request outstanding since :meth:`end` as failed (``NoResponse``)
         through ``fire`` (an environment's ``events.request.fire``) and stop tracking; returns
         how many."""
-        now = self._clock()
+        now, wall_now = self._clock(), time.time()
         pending = [self.outstanding[k] for k in self.at_end if k in self.outstanding]
         self.outstanding.clear()
         self.closed = True
-        for o in pending:
-            elapsed = max(0.0, now - o.started_s)
-            self.waits.add(o.started_s, elapsed)
-            fire(request_type=o.method, name=o.name, response_time=elapsed * 1000.0,
-                 response_length=0, response=None, context={CENSORED_GREENLET: o.greenlet},
-                 start_time=o.started_wall, url=o.name, exception=NoResponse(
+        for started_s, greenlet, session, method, url, name_kwarg in pending:
+            elapsed = max(0.0, now - started_s)
+            self.waits.add(started_s, elapsed)
+            name = request_name(session, method, url, name_kwarg)
+            fire(request_type=str(method).upper(), name=name,
+                 response_time=elapsed * 1000.0, response_length=0, response=None,
+                 context={CENSORED_GREENLET: greenlet}, start_time=wall_now - elapsed,
+                 url=name, exception=NoResponse(
                      f"no response after {elapsed:.0f} s (still in flight when the run ended)"))
         self.censored += len(pending)
         return len(pending)

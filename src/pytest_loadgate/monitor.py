@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -91,9 +92,25 @@ class WatchedUrl:
     last_body: Any = None
     last_error: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: The watcher's own cost: time spent waiting on its answers (the server's work for it).
+    busy_s: float = 0.0
+    max_poll_s: float = 0.0
 
     def poll(self, at_s: float) -> None:
         self.polls += 1
+        started = time.perf_counter()
+        try:
+            self._poll(at_s)
+        finally:
+            took = time.perf_counter() - started
+            self.busy_s += took
+            self.max_poll_s = max(self.max_poll_s, took)
+
+    def cost_share(self, run_s: float) -> float:
+        """Share of the run's time spent answering this watcher (0-1)."""
+        return self.busy_s / run_s if run_s > 0 else 0.0
+
+    def _poll(self, at_s: float) -> None:
         try:
             with urllib.request.urlopen(self.url, timeout=2) as resp:
                 status, raw = resp.status, resp.read(65536)
@@ -116,7 +133,27 @@ class WatchedUrl:
     def as_dict(self) -> dict[str, Any]:
         return {"url": self.url, "polls": self.polls, "failures": self.failures,
                 "last_status": self.last_status, "last_body": self.last_body,
-                "last_error": self.last_error}
+                "last_error": self.last_error,
+                "poll_mean_ms": round(self.busy_s / self.polls * 1000, 3) if self.polls else None,
+                "poll_max_ms": round(self.max_poll_s * 1000, 3)}
+
+
+#: A watched URL whose answers took this share of the run gets a note.
+WATCHER_COST_NOTE_SHARE = 0.02
+
+
+def watcher_cost_notes(watched: Sequence[WatchedUrl], run_s: float) -> list[str]:
+    """Name each watched URL whose answers took a noticeable share of the run: it loads the
+    server it watches (e.g. an aggregate over every row, growing with the data)."""
+    notes = []
+    for w in watched:
+        share = w.cost_share(run_s)
+        if w.polls and share >= WATCHER_COST_NOTE_SHARE:
+            notes.append(f"watched {w.url} cost {share * 100:.1f}% of the run ({w.polls} polls,"
+                         f" {w.busy_s / w.polls * 1000:.0f} ms mean,"
+                         f" {w.max_poll_s * 1000:.0f} ms max): it may load the server it"
+                         " watches")
+    return notes
 
 
 PRESSURE_PATH = "/proc/pressure/cpu"

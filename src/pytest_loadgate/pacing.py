@@ -65,8 +65,14 @@ class TimeBins:
 
     def add(self, start: float, length: float) -> None:
         """Spread ``[start, start + length]`` over the bins it touches."""
-        end = start + max(0.0, length)
+        if length <= 0.0:
+            return
+        end = start + length
         index = math.floor(start / TIME_BIN_SEC)
+        if end <= (index + 1) * TIME_BIN_SEC:  # the usual case: inside one bin (hot path)
+            bins = self.bins
+            bins[index] = bins.get(index, 0.0) + length
+            return
         while index * TIME_BIN_SEC < end:
             lo, hi = index * TIME_BIN_SEC, (index + 1) * TIME_BIN_SEC
             share = min(end, hi) - max(start, lo)
@@ -111,7 +117,8 @@ class PaceMeter:
         meter = self
 
         def _sleep(_taskset: Any, seconds: float) -> None:
-            meter.waits.add(meter._clock(), float(seconds))
+            if seconds > 0:
+                meter.waits.add(meter._clock(), float(seconds))
             gevent.sleep(seconds)
 
         TaskSet._sleep = _sleep  # type: ignore[method-assign]

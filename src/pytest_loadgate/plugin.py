@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,11 +19,19 @@ from pytest_loadgate.gate import (
     session_defaults,
 )
 from pytest_loadgate.gevent_setup import SKIP_PATCH_ENV, ensure_patched, is_xdist_controller
+from pytest_loadgate.locustfile_items import LocustfileCollector, check_locustfile_spec
 from pytest_loadgate.progress import ProgressPrinter
 from pytest_loadgate.reference import ReferenceServer
 from pytest_loadgate.server import Target, boot_target
-from pytest_loadgate.settings import INI_ONLY, OPTIONS, Settings, load_settings
-from pytest_loadgate.spec import LoadSpec, Mode, spec_from_marker
+from pytest_loadgate.settings import (
+    INI_ONLY,
+    OPTIONS,
+    REPEATED,
+    Settings,
+    configured_timeout,
+    load_settings,
+)
+from pytest_loadgate.spec import LoadSpec, Mode, run_budget_s, spec_from_marker
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SPEC_KEY = pytest.StashKey[LoadSpec | None]()
@@ -45,6 +54,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(flag, dest=dest, default=None, metavar=flag.split("-")[-1].upper(),
                         help=help_text)
         parser.addini(dest, help_text, default="")
+    for dest, flag, metavar, help_text in REPEATED:
+        group.addoption(flag, dest=dest, action="append", default=None, metavar=metavar,
+                        help=help_text)
+        parser.addini(dest, help_text, type="linelist", default=[])
     for key, help_text, default in INI_ONLY:
         parser.addini(key, help_text, default=default)
 
@@ -65,11 +78,24 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "race(users=20, spawn_rate=users, run_time='60s' (timeout), thresholds as"
         " perf): spawn all users, release them at once, each runs one task")
     try:
-        config.stash[SETTINGS_KEY] = load_settings(config)
+        settings = config.stash[SETTINGS_KEY] = load_settings(config)
+        if settings.locustfiles:
+            check_locustfile_spec(settings)
     except LoadgateConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    # Locustfiles are collected where pytest walks: the paths join the command's arguments.
+    config.args.extend(str(p) for p in settings.locustfiles if str(p) not in config.args)
     config.pluginmanager.register(LoadgateSession(config, config.stash[SETTINGS_KEY]),
                                  "loadgate-session")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A file named by ``--loadgate-locustfile`` becomes one load test."""
+    settings = parent.config.stash[SETTINGS_KEY]
+    if settings.locustfiles and file_path.resolve() in settings.locustfiles:
+        return LocustfileCollector.from_parent(parent, path=file_path,
+                                               spec=settings.locustfile_spec)
+    return None
 
 
 def _marker_spec(item: pytest.Item) -> LoadSpec | None:
@@ -88,6 +114,27 @@ def _marker_spec(item: pytest.Item) -> LoadSpec | None:
         defaults.pop("warmup", None)
     return spec_from_marker(mode, marker.args, marker.kwargs, defaults,
                             where=f"@pytest.mark.{mode_name}", profile=settings.profile)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give load tests the time they ask for under pytest-timeout: a global timeout meant for
+    unit tests must not kill a 10-minute run (an explicit ``timeout`` marker still wins)."""
+    if not config.pluginmanager.hasplugin("timeout"):
+        return
+    configured = configured_timeout(config.getoption("timeout", None), config.getini("timeout"))
+    if not configured:
+        return
+    for item in items:
+        if item.get_closest_marker("timeout") is not None:
+            continue
+        try:
+            spec = _marker_spec(item)
+        except LoadgateConfigError:
+            continue  # reported at setup
+        if spec is not None and (budget := run_budget_s(spec, config.stash[SETTINGS_KEY])) \
+                > configured:
+            item.add_marker(pytest.mark.timeout(budget))
 
 
 @pytest.hookimpl(tryfirst=True)

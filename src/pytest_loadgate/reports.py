@@ -24,10 +24,12 @@ LATENCY_DEFINITION = (
 
 
 def safe_name(test_id: str, max_len: int = 120) -> str:
-    """A file-name-safe form of a pytest node id."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_id.split("::", 1)[-1] if "::" in test_id
-                  else test_id).strip("_")
-    return name[:max_len] or "test"
+    """A file-name-safe form of a pytest node id: the file's stem and the test's name (tests
+    of the same name in two files get two names)."""
+    path, sep, rest = test_id.partition("::")
+    readable = f"{Path(path).stem}_{rest}" if sep else test_id
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", readable).strip("_")
+    return name[-max_len:].lstrip("_.-") or "test"
 
 
 def _clean(value: Any) -> Any:
@@ -101,7 +103,12 @@ def result_document(test_id: str, run: Run, files: dict[str, Path]) -> dict[str,
 def plan_report_files(report_dir: Path, test_id: str) -> dict[str, Path]:
     """The paths ``<timestamp>_<test>.{html,csv,json}`` a run's reports will have."""
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}_{safe_name(test_id)}"
-    return {kind: report_dir / f"{stem}.{kind}" for kind in ("html", "csv", "json")}
+    # A run of the same test in the same second (a retry) gets its own files.
+    taken, n = stem, 1
+    while any((report_dir / f"{taken}.{kind}").exists() for kind in ("html", "csv", "json")):
+        n += 1
+        taken = f"{stem}-{n}"
+    return {kind: report_dir / f"{taken}.{kind}" for kind in ("html", "csv", "json")}
 
 
 def write_run_reports(run: Run, files: dict[str, Path], test_id: str) -> None:

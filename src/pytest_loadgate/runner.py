@@ -7,7 +7,7 @@ import inspect
 import itertools
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,6 @@ import gevent
 import locust.stats
 from locust import LoadTestShape, User
 from locust.env import Environment
-from locust.event import Events
 from locust.runners import STATE_STOPPED, Runner
 
 from pytest_loadgate.checks import evaluate, fault_checks
@@ -26,6 +25,8 @@ from pytest_loadgate.errors import LoadgateConfigError
 from pytest_loadgate.histograms import DEFAULT_MAX_SAMPLES, HIST_RELATIVE_ERROR
 from pytest_loadgate.inflight import InFlight
 from pytest_loadgate.invariants import Invariant
+from pytest_loadgate.locust_hooks import RunHooks
+from pytest_loadgate.locust_options import build_parsed_options
 from pytest_loadgate.metrics import EndpointStats, summarize
 from pytest_loadgate.monitor import (
     GENERATOR_SATURATED_CPU,
@@ -38,6 +39,7 @@ from pytest_loadgate.monitor import (
     cpu_steal_ticks,
     stall_share,
     steal_share,
+    watcher_cost_notes,
 )
 from pytest_loadgate.open_load import OpenFigures, OpenLoad
 from pytest_loadgate.pacing import PaceMeter
@@ -49,6 +51,7 @@ from pytest_loadgate.samples import TOTAL_NAME, SampleRecorder, exact_bucket
 from pytest_loadgate.server import Target
 from pytest_loadgate.spec import LoadSpec
 from pytest_loadgate.stall import DEFAULT_MAX_STALL_SEC, Stall, StallDetector
+from pytest_loadgate.task_tags import tasks_restored
 
 log = logging.getLogger("pytest_loadgate")
 
@@ -121,7 +124,8 @@ def drain_seconds(spec: LoadSpec) -> float:
 
 
 class LoadRun:
-    """One in-process Locust run with a fresh ``Events()``, watched until it ends."""
+    """One in-process Locust run on Locust's global events (put back as found when it ends,
+    see locust_hooks), watched until it ends."""
 
     def __init__(self, spec: LoadSpec, target: Target, user_classes: Sequence[Any], *,
                  invariants: Sequence[Invariant] = (),
@@ -131,7 +135,8 @@ class LoadRun:
                  workers: WorkerPlan | None = None,
                  log_dir: Path | None = None,
                  reference_url: str | None = None,
-                 max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
+                 max_samples: int = DEFAULT_MAX_SAMPLES,
+                 session_locust_options: Mapping[str, str] | None = None) -> None:
         self.spec = spec
         self.target = target
         self.invariants = list(invariants)
@@ -161,11 +166,16 @@ class LoadRun:
         self.pace_meter = PaceMeter(self.recorder.now)
         self.probe = (ReferenceProbe(reference_url, self.recorder.now)
                       if reference_url and self.gate is None else None)
-        self.environment = Environment(user_classes=classes, events=Events(), host=target.url,
-                                       catch_exceptions=True, shape_class=shape)
-        if spec.open is not None and not self.workers.total:
-            self.open = OpenLoad(self.environment, classes, spec.open, self.recorder.now,
-                                 self.recorder.iterations)
+        self.classes = classes
+        # Parsed now, so a bad option fails before any load; the environment that carries
+        # it is made when the run starts, on Locust's global events (see locust_hooks).
+        self.parsed_options = build_parsed_options(
+            users=None if spec.open is not None else spec.users,
+            spawn_rate=None if spec.open is not None else spec.spawn_rate,
+            run_time_s=spec.run_time_s, host=target.url, tags=spec.tags,
+            exclude_tags=spec.exclude_tags, session=session_locust_options,
+            per_test=spec.locust_options)
+        self.environment: Environment | None = None
         self.watched = [WatchedUrl(target.url + (p if p.startswith("/") else "/" + p))
                         for p in watch_paths]
         self.server_monitor: ProcessMonitor | None = None
@@ -174,15 +184,27 @@ class LoadRun:
         self.loop_lag: list[tuple[float, float]] = []  # (at_s, lag_ms) of this process
         self.pressure: list[tuple[float, int]] = []  # (at_s, CPU stall total in us)
         self.steal: list[tuple[float, int, int]] = []  # (at_s, steal ticks, all ticks)
-        self.environment.events.request.add_listener(self.recorder.on_request)
         self.spawned_at: float | None = None
-        self.environment.events.spawning_complete.add_listener(self._on_spawned)
         self.problems: list[str] = []
         self.aborted: str | None = None
         self.interrupted = False
         self.history: list[Snapshot] = []
         self._breach_since: float | None = None
         self._next_abort_check = 0.0
+
+    def _build_environment(self, hooks: RunHooks) -> Environment:
+        """The run's environment on the global events (inside ``hooks``, which put those
+        events back as they were when the run ends)."""
+        env = Environment(user_classes=self.classes, events=hooks.events, host=self.target.url,
+                          catch_exceptions=True, shape_class=self.shape,
+                          parsed_options=self.parsed_options)
+        if self.spec.open is not None and not self.workers.total:
+            self.open = OpenLoad(env, env.user_classes, self.spec.open, self.recorder.now,
+                                 self.recorder.iterations)
+        env.events.request.add_listener(self.recorder.on_request)
+        env.events.spawning_complete.add_listener(self._on_spawned)
+        self.environment = env
+        return env
 
     def _on_spawned(self, user_count: int, **_: Any) -> None:
         if self.spawned_at is None:
@@ -247,10 +269,10 @@ class LoadRun:
             return True
         return False
 
-    def _create_runner(self) -> Runner:
+    def _create_runner(self, env: Environment) -> Runner:
         if not self.workers.total:
-            return self.environment.create_local_runner()
-        self.group = WorkerGroup(self.environment, self.workers, self.recorder, self.log_dir)
+            return env.create_local_runner()
+        self.group = WorkerGroup(env, self.workers, self.recorder, self.log_dir)
         if self.gate is not None:
             self.gate.set_on_release(self.group.broadcast_release)
             self.group.gate = self.gate
@@ -328,8 +350,10 @@ class LoadRun:
             return now >= deadline
         if self.shape is not None:
             self._track_steps(runner, now)
-            return (now > 1.0 and runner.shape_greenlet is None
-                    and runner.state == STATE_STOPPED) or now >= deadline
+            # A shape that ends stops the runner (headless: quits it, which also kills the
+            # shape's own greenlet before it can clear runner.shape_greenlet).
+            shape_done = runner.shape_greenlet is None or runner.shape_greenlet.dead
+            return (now > 1.0 and shape_done and runner.state == STATE_STOPPED) or now >= deadline
         return now >= deadline
 
     def _release_race(self, runner: Runner) -> None:
@@ -345,13 +369,15 @@ class LoadRun:
 
     def execute(self) -> Run:
         """Run the load and return its result (checks evaluated, reports not yet written)."""
-        env = self.environment
         # Pace is measured where the users run: in-process perf runs (a race waits on purpose).
         measure_pace = self.gate is None and not self.workers.total and self.spec.open is None
         pacing = self.pace_meter.measuring() if measure_pace else contextlib.nullcontext()
-        with exact_locust_histograms(), pacing, self.inflight.tracking():
+        with RunHooks() as hooks, tasks_restored(self.classes), exact_locust_histograms(), \
+                pacing, self.inflight.tracking():
+            env = self._build_environment(hooks)
             self.recorder.restart()
-            runner = self._create_runner()
+            runner = self._create_runner(env)
+            hooks.fire_init(env, runner)
             history = gevent.spawn(locust.stats.stats_history, runner)
             if self.target.process is not None and self.target.process.pid is not None:
                 self.server_monitor = ProcessMonitor(self.target.process.pid)
@@ -443,6 +469,8 @@ class LoadRun:
                 locust.stats.update_stats_history(runner)
                 if self.progress:
                     self.progress.close()
+            hooks.fire_quit(env, runner)
+            self.problems.extend(hooks.errors)
             for inv in self.invariants:
                 inv.evaluate(self.recorder.now(), "after")
             for watched in self.watched:
@@ -546,7 +574,7 @@ class LoadRun:
             )) else None),
             stalls=[s.as_dict() for s in stalls],
             samples=self._samples_summary(),
-            notes=self._cap_notes(),
+            notes=self._cap_notes() + watcher_cost_notes(self.watched, end),
             open=open_figures.as_dict() if open_figures is not None else None,
             machine_stall=(None if (share := stall_share(self.pressure, start, stop)) is None
                            else round(share, 3)),

@@ -27,20 +27,30 @@ TOTAL_NAME = "Aggregated"
 
 @dataclass
 class EndpointSamples:
-    """Raw samples of one endpoint (``"METHOD name"``)."""
+    """Raw samples of one endpoint (``"METHOD name"``): 20 bytes a request, 28 when service
+    times differ from latencies (the open model)."""
 
     offsets_s: array = field(default_factory=lambda: array("d"))
     latencies_ms: array = field(default_factory=lambda: array("d"))
-    service_ms: array = field(default_factory=lambda: array("d"))
+    #: None while every service time equals its latency (the closed model): not stored twice.
+    own_service_ms: array | None = None
     statuses: array = field(default_factory=lambda: array("H"))
     failed: array = field(default_factory=lambda: array("b"))
     censored: array = field(default_factory=lambda: array("b"))
+
+    @property
+    def service_ms(self) -> array:
+        return self.latencies_ms if self.own_service_ms is None else self.own_service_ms
 
     def append(self, offset_s: float, latency_ms: float, status: int, failed: bool,
                service_ms: float | None = None, censored: bool = False) -> None:
         self.offsets_s.append(offset_s)
         self.latencies_ms.append(latency_ms)
-        self.service_ms.append(latency_ms if service_ms is None else service_ms)
+        if self.own_service_ms is not None:
+            self.own_service_ms.append(latency_ms if service_ms is None else service_ms)
+        elif service_ms is not None and service_ms != latency_ms:
+            self.own_service_ms = array("d", self.latencies_ms)
+            self.own_service_ms[-1] = service_ms
         self.statuses.append(status if 0 <= status < 65536 else 0)
         self.failed.append(1 if failed else 0)
         self.censored.append(1 if censored else 0)
@@ -49,9 +59,13 @@ class EndpointSamples:
         return len(self.offsets_s)
 
     def extend(self, other: EndpointSamples) -> None:
+        if self.own_service_ms is not None or other.own_service_ms is not None:
+            own = self.own_service_ms
+            if own is None:
+                own = self.own_service_ms = array("d", self.latencies_ms)
+            own.extend(other.service_ms)
         self.offsets_s.extend(other.offsets_s)
         self.latencies_ms.extend(other.latencies_ms)
-        self.service_ms.extend(other.service_ms)
         self.statuses.extend(other.statuses)
         self.failed.extend(other.failed)
         self.censored.extend(other.censored)
@@ -67,7 +81,8 @@ class NoResponse(Exception):
 
 def exact_bucket(response_time: float) -> float:
     """Locust histogram key rounded to 0.1 ms instead of two significant digits."""
-    return round(float(response_time), 1)
+    # Not round(x, 1): this runs for every request, and int() is several times cheaper.
+    return int(response_time * 10.0 + 0.5) / 10.0 if response_time >= 0 else 0.0
 
 
 def status_of(response: Any, exception: BaseException | None) -> int:
@@ -214,16 +229,22 @@ class SampleRecorder:
                    context: Any = None, start_time: float | None = None,
                    **_: Any) -> None:
         """Locust ``request`` event listener."""
-        censored, greenlet = request_origin(exception, context)
-        now = self.now()
+        if exception is None:  # the hot path: an answered request
+            censored, greenlet = False, gevent.getcurrent()
+        else:
+            censored, greenlet = request_origin(exception, context)
+        now = self._clock() - self.started_at
         if self.closed_at is not None:
             if not censored and greenlet not in self.late:
                 return  # sent after the end
             self.late.discard(greenlet)
             now = self.closed_at  # in flight at the end: part of the run
         start_s = start_time - self.wall_origin if isinstance(start_time, float) else None
-        service, latency = service_and_latency(self.iterations, greenlet, response_time,
-                                               start_s, now)
+        if self.iterations.scheduled:
+            service, latency = service_and_latency(self.iterations, greenlet, response_time,
+                                                   start_s, now)
+        else:  # closed model (or no iteration pending): latency is Locust's response time
+            service = latency = float(response_time or 0.0)
         key = f"{request_type} {name}"
         samples = self.endpoints.get(key)
         if samples is None:

@@ -55,11 +55,33 @@ OPTIONS: list[tuple[str, str, str]] = [
      "default request_timeout for Locust's HTTP clients that keep their own 60 s default"
      " (default: 10s)"),
     ("loadgate_max_samples", "--loadgate-max-samples",
-     "raw samples kept per run for exact percentiles (about 28 bytes each); past it, figures"
+     "raw samples kept per run for exact percentiles (20-28 bytes each); past it, figures"
      " come from per-second HdrHistograms, within 1 part in 1000 (default: 5000000)"),
     ("loadgate_warmup", "--loadgate-warmup",
      "default warm-up left out of perf verdicts after ramp-up, e.g. 2s (default: 3s, or a"
      " quarter of the run after ramp-up if shorter)"),
+    ("loadgate_tags", "--loadgate-tags",
+     "run only Locust tasks with one of these tags (comma-separated), as locust --tags"),
+    ("loadgate_exclude_tags", "--loadgate-exclude-tags",
+     "leave out Locust tasks with one of these tags (comma-separated), as --exclude-tags"),
+    ("loadgate_users", "--loadgate-users",
+     "users of each --loadgate-locustfile test (default: 10)"),
+    ("loadgate_spawn_rate", "--loadgate-spawn-rate",
+     "spawn rate of each --loadgate-locustfile test (default: all users at once)"),
+    ("loadgate_run_time", "--loadgate-run-time",
+     "run time of each --loadgate-locustfile test, e.g. 30s (default: 10s)"),
+]
+#: Repeatable options, each with an ini key of one value per line: (dest, flag, metavar, help).
+REPEATED: list[tuple[str, str, str, str]] = [
+    ("loadgate_locustfiles", "--loadgate-locustfile", "PATH",
+     "collect a test that runs this locustfile as locust --headless -f PATH would"
+     " (repeatable)"),
+    ("loadgate_thresholds", "--loadgate-threshold", "KEY=VALUE",
+     "a threshold for --loadgate-locustfile tests, with the marker's keys, e.g."
+     " p95_ms=500 (repeatable)"),
+    ("loadgate_locust_options", "--loadgate-locust-option", "NAME=VALUE",
+     "set a Locust option in environment.parsed_options for every run, custom arguments of"
+     " the locustfile included, e.g. my_arg=3 (repeatable)"),
 ]
 #: ini-only keys: (key, help, default).
 INI_ONLY: list[tuple[str, str, str]] = [
@@ -102,6 +124,96 @@ class Settings:
     max_stall: float | None = None
     request_timeout: float | None = None
     max_samples: int = DEFAULT_MAX_SAMPLES
+    #: Task tags for every run that does not name its own (None: all tasks).
+    tags: tuple[str, ...] | None = None
+    exclude_tags: tuple[str, ...] | None = None
+    #: ``--loadgate-locust-option NAME=VALUE`` (checked against Locust's parser per run).
+    locust_options: dict[str, str] = field(default_factory=dict)
+    #: Locustfiles collected as tests, and their load and thresholds (marker keys).
+    locustfiles: tuple[Path, ...] = ()
+    locustfile_spec: dict[str, Any] = field(default_factory=dict)
+
+
+def _repeated(config: Any, dest: str) -> tuple[list[str], str]:
+    """Values of a repeatable option (all of them), else of its ini key (one per line)."""
+    cli = config.getoption(dest, None)
+    flag = next(f for d, f, _, _ in REPEATED if d == dest)
+    if cli:
+        return [str(v) for v in cli], flag
+    return [str(v).strip() for v in (config.getini(dest) or []) if str(v).strip()], \
+        f"ini {dest}"
+
+
+def _tag_list(config: Any, dest: str) -> tuple[str, ...] | None:
+    raw, where = _raw(config, dest)
+    if raw in (None, ""):
+        return None
+    tags = tuple(t.strip() for t in str(raw).replace(",", " ").split() if t.strip())
+    if not tags:
+        raise LoadgateConfigError(f"{where}: {raw!r} names no tag")
+    return tags
+
+
+def _scalar(text: str) -> Any:
+    """A KEY=VALUE value as the marker would have it: a number when it is one, else text."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _pairs(items: list[str], where: str, example: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise LoadgateConfigError(f"{where} {item!r}: expected KEY=VALUE, e.g. {example}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _locustfile_spec(config: Any) -> dict[str, Any]:
+    """Marker-style arguments of --loadgate-locustfile tests (validated by the caller)."""
+    spec: dict[str, Any] = {}
+    users_raw, users_where = _raw(config, "loadgate_users")
+    if users_raw not in (None, ""):
+        if not str(users_raw).isdigit() or int(str(users_raw)) < 1:
+            raise LoadgateConfigError(f"{users_where}: {users_raw!r} must be a whole number >= 1")
+        spec["users"] = int(str(users_raw))
+    rate_raw, rate_where = _raw(config, "loadgate_spawn_rate")
+    if rate_raw not in (None, ""):
+        spec["spawn_rate"] = _positive(rate_raw, rate_where)
+    time_raw, time_where = _raw(config, "loadgate_run_time")
+    if time_raw not in (None, ""):
+        spec["run_time"] = _duration(time_raw, time_where, "run_time")
+    items, where = _repeated(config, "loadgate_thresholds")
+    for key, value in _pairs(items, where, "p95_ms=500").items():
+        if key in spec or key in ("users", "spawn_rate", "run_time"):
+            raise LoadgateConfigError(
+                f"{where} {key}={value}: set the load with --loadgate-users,"
+                " --loadgate-spawn-rate and --loadgate-run-time")
+        spec[key] = _scalar(value)
+    return spec
+
+
+def _locustfiles(config: Any) -> tuple[Path, ...]:
+    items, where = _repeated(config, "loadgate_locustfiles")
+    paths = []
+    for item in items:
+        path = Path(item)
+        if not path.is_absolute():
+            base = Path.cwd() if where.startswith("--") else Path(config.rootpath)
+            path = base / path
+        if not path.is_file():
+            raise LoadgateConfigError(f"{where} {item!r}: no such file ({path})")
+        if path.suffix != ".py":
+            raise LoadgateConfigError(f"{where} {item!r}: a locustfile is a .py file")
+        paths.append(path.resolve())
+    return tuple(paths)
 
 
 def _raw(config: Any, dest: str) -> tuple[Any, str]:
@@ -253,4 +365,23 @@ def load_settings(config: Any) -> Settings:
         max_stall=max_stall,
         request_timeout=request_timeout,
         max_samples=_max_samples(config),
+        tags=_tag_list(config, "loadgate_tags"),
+        exclude_tags=_tag_list(config, "loadgate_exclude_tags"),
+        locust_options=_pairs(*_repeated(config, "loadgate_locust_options"), "my_arg=3"),
+        locustfiles=_locustfiles(config),
+        locustfile_spec=_locustfile_spec(config),
     )
+
+
+def configured_timeout(option: Any, ini: Any) -> float | None:
+    """pytest-timeout's session timeout in seconds (its option, else its ini key); None when
+    unset, zero or unreadable (pytest-timeout reports a bad value itself)."""
+    for raw in (option, ini):
+        if raw in (None, ""):
+            continue
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            return None
+        return value if value > 0 else None
+    return None

@@ -24,7 +24,9 @@ LOAD_KEYS = ("users", "spawn_rate", "run_time", "warmup", "abort_on_fail", "abor
 #: The open workload model (see pytest_loadgate.arrivals and pytest_loadgate.open_load).
 OPEN_KEYS = ("arrival_rate", "arrival_stages", "max_users", "arrivals", "max_dropped_rate")
 FAULT_KEYS = ("max_stall", "request_timeout")
-ALL_KEYS = (*LOAD_KEYS, *OPEN_KEYS, *FAULT_KEYS, *THRESHOLD_KEYS, "endpoints",
+#: What a locustfile may ask of Locust: task tags and ``environment.parsed_options`` values.
+LOCUST_KEYS = ("tags", "exclude_tags", "locust_options")
+ALL_KEYS = (*LOAD_KEYS, *OPEN_KEYS, *FAULT_KEYS, *THRESHOLD_KEYS, *LOCUST_KEYS, "endpoints",
             "max_regression", "confirm", "min_pace")
 #: Metrics ``max_regression`` may name (see pytest_loadgate.baseline).
 REGRESSION_METRICS = ("avg", "p50", "p90", "p95", "p99", "max", "rps", "error_rate",
@@ -120,6 +122,11 @@ class LoadSpec:
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_SEC
     #: The open model, when ``arrival_rate``/``arrival_stages`` are given (None: closed).
     open: OpenModel | None = None
+    #: Locust task tags to run (None: all) and to leave out, as ``--tags``/``--exclude-tags``.
+    tags: tuple[str, ...] | None = None
+    exclude_tags: tuple[str, ...] | None = None
+    #: Values for ``environment.parsed_options`` (custom locustfile arguments included).
+    locust_options: Mapping[str, Any] = field(default_factory=dict)
     #: The arguments the spec was built from: overrides merge over these, so defaults that
     #: depend on other arguments (spawn_rate, warmup) are derived again.
     given: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -157,6 +164,12 @@ class LoadSpec:
             out["min_pace"] = self.min_pace
         out["max_stall"] = self.max_stall_s
         out["request_timeout"] = self.request_timeout_s
+        if self.tags is not None:
+            out["tags"] = list(self.tags)
+        if self.exclude_tags is not None:
+            out["exclude_tags"] = list(self.exclude_tags)
+        if self.locust_options:
+            out["locust_options"] = dict(self.locust_options)
         return out
 
 
@@ -257,6 +270,28 @@ def _regression(value: Any, where: str) -> dict[str, float]:
                 + (" and < 1 (0.3 allows 30% less throughput)" if metric == "rps" else ""))
         out[str(metric)] = number
     return out
+
+
+def _tags(key: str, value: Any, where: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if (not isinstance(value, Sequence) or not value
+            or not all(isinstance(t, str) and t.strip() for t in value)):
+        raise LoadgateConfigError(
+            f"{where}: {key}={value!r} must be a non-empty list of tag names, e.g. ['checkout']")
+    return tuple(t.strip() for t in value)
+
+
+def _locust_options(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and k for k in value):
+        raise LoadgateConfigError(
+            f"{where}: locust_options={value!r} must be a dict of Locust option names to"
+            " values, e.g. {'my_arg': 3} for a custom argument of the locustfile")
+    return dict(value)
 
 
 def _stages(value: Any, where: str) -> list[tuple[float, float]]:
@@ -435,6 +470,9 @@ def build_spec(mode: Mode, kwargs: Mapping[str, Any], where: str) -> LoadSpec:
         max_stall_s=max_stall,
         request_timeout_s=timeout,
         open=open_model,
+        tags=_tags("tags", kwargs.get("tags"), where),
+        exclude_tags=_tags("exclude_tags", kwargs.get("exclude_tags"), where),
+        locust_options=_locust_options(kwargs.get("locust_options"), where),
         given=dict(given),
     )
 
@@ -471,3 +509,14 @@ def spec_from_marker(mode: Mode, args: tuple[Any, ...], kwargs: Mapping[str, Any
     where_p = f"{where} (profile {profile!r})" if profile in kwargs.get("profiles", {}) else where
     return build_spec(mode, {**defaults, **merged}, where_p)
 
+
+
+#: Time a load test needs beyond its runs: booting the target, draining, reports.
+RUN_BUDGET_MARGIN_SEC = 180.0
+
+
+def run_budget_s(spec: LoadSpec, settings: Any) -> float:
+    """How long a load test may take: each attempt's run time, plus a margin."""
+    attempts = 1 + max(spec.confirm, getattr(settings, "confirm", 0) or 0)
+    attempts = max(attempts, getattr(settings, "calibrate", 0) or 0)
+    return attempts * (spec.run_time_s + spec.max_stall_s) + RUN_BUDGET_MARGIN_SEC

@@ -19,9 +19,9 @@ os.environ.pop("LOCUST_SKIP_MONKEY_PATCH", None)  # a worker is a plain Locust p
 
 import cloudpickle
 import gevent
+import locust
 import locust.stats
 from locust.env import Environment
-from locust.event import Events
 
 from pytest_loadgate.inflight import InFlight
 from pytest_loadgate.open_load import OpenLoad
@@ -54,7 +54,10 @@ class WorkerSession:
 
     def __init__(self, master_host: str, master_port: int) -> None:
         self.pending: dict[str, list[WireSample]] = {}
-        self.environment = Environment(user_classes=[], events=Events(), catch_exceptions=True)
+        # Locust's global events, as under ``locust --worker``: the locustfile's module-level
+        # listeners and custom clients (events.request.fire) reach this worker's figures.
+        self.environment = Environment(user_classes=[], events=locust.events,
+                                       catch_exceptions=True)
         self.environment.events.request.add_listener(self._on_request)
         self.runner = self.environment.create_worker_runner(master_host, master_port)
         self.gate: RaceGate | None = None
@@ -130,6 +133,9 @@ class WorkerSession:
         self.open_model = setup.get("open")
         if setup["exact_percentiles"]:
             locust.stats.bucket_response_time = exact_bucket  # type: ignore[assignment]
+        # The user classes' modules are imported now (unpickled): their init listeners run.
+        self.environment.events.init.fire(environment=self.environment, runner=self.runner,
+                                          web_ui=None)
         self.runner.send_message(MSG_READY, None)
 
     def _on_open_start(self, msg: Any, **_: Any) -> None:
@@ -155,6 +161,8 @@ class WorkerSession:
                 self.runner.greenlet.join()
         finally:
             shipper.kill()
+            self.environment.events.quitting.fire(environment=self.environment, reverse=True)
+            self.environment.events.quit.fire(exit_code=0)
 
     def _ship_forever(self) -> None:
         while True:

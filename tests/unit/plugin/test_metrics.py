@@ -67,3 +67,28 @@ def test_endpoint_without_requests_fails_the_check() -> None:
     (check,) = evaluate(spec, total, {})
     assert not check.passed and check.measured is None
     assert "received no requests" in check.describe()
+
+
+def test_service_times_are_stored_only_once_they_differ_from_latencies() -> None:
+    part = EndpointSamples()
+    for i in range(10):  # the closed model: service time is the latency
+        part.append(float(i), 10.0 + i, 200, False, service_ms=10.0 + i)
+    assert part.own_service_ms is None and list(part.service_ms) == list(part.latencies_ms)
+    closed = summarize("GET /x", [part], 0.0, 100.0, 10.0)
+    assert closed.service_p95_ms == closed.p95_ms == 19.0
+    # An open-model request measured from its scheduled start: service times split off,
+    # with the earlier ones kept.
+    part.append(10.0, 500.0, 200, False, service_ms=20.0)
+    assert part.own_service_ms is not None
+    assert list(part.service_ms) == [10.0 + i for i in range(10)] + [20.0]
+    opened = summarize("GET /x", [part], 0.0, 100.0, 11.0)
+    assert opened.max_ms == 500.0 and opened.service_p99_ms == 20.0
+
+
+def test_extending_mixes_series_with_and_without_own_service_times() -> None:
+    closed = samples([(0.0, 5.0, 200, False), (1.0, 6.0, 200, False)])
+    opened = EndpointSamples()
+    opened.append(2.0, 50.0, 200, False, service_ms=7.0)
+    closed.extend(opened)
+    assert list(closed.service_ms) == [5.0, 6.0, 7.0]
+    assert list(closed.latencies_ms) == [5.0, 6.0, 50.0]
