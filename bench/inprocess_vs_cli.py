@@ -25,12 +25,13 @@ Part 1: throughput ratio at several run lengths (issue #12, "long runs at full s
     Lengths under 2 min get ``--repeats`` pairs, longer ones ``--long-repeats`` (default 1: a
     single pair, so its ratio is one sample, not a median).
 
-    Throughput: the "Requests/s" of the Aggregated row of Locust's stats CSV, for (a) and (b).
-    The plugin writes that CSV with Locust's own ``StatsCSV`` from the same Locust stats
-    object, so both numbers are the same formula: all requests of the run divided by the time
-    from the runner's start to the last request, ramp-up included (spawn_rate = users: about
-    1 s on both sides). Judged: the plugin/CLI ratio, median over the pairs of a length, at
-    every length (goal >= 0.95). k6's figure is its ``http_reqs`` rate (count / test time).
+    Throughput judged: all requests of the run divided by the run time asked for, on every
+    side (both stop at ``run_time`` counted from their start, ramp-up included: spawn_rate =
+    users, about 1 s on both sides). The plugin/CLI ratio, median over the pairs of a length,
+    at every length (goal >= 0.95). Beside it, the "Requests/s" of the Aggregated row of
+    Locust's stats CSV (requests over the time from the stats' start to the last request):
+    its start differs between the two (the CLI's stats start later), which moves a 10 s
+    figure by up to 10%, so it is shown, not judged. k6: ``http_reqs`` count / run time.
 
     Flatness, for runs of at least 2 min: requests per second in the last full minute divided
     by those of the first full minute. Both sides give cumulative request counts over time:
@@ -463,6 +464,12 @@ class Side:
     note: str = ""  # a non-zero exit and why
     window_rps: float | None = None  # the plugin's total.rps over its verdict window
     plugin: dict[str, Any] = field(default_factory=dict)  # the plugin's own diagnostics
+    seconds: float = 0.0  # the run time asked for (both sides stop at it, from their start)
+
+    @property
+    def load_rps(self) -> float:
+        """All requests over the run time asked for: the same definition on every side."""
+        return self.requests / self.seconds if self.seconds else float("nan")
 
     @property
     def cpu_us_per_req(self) -> float:
@@ -528,6 +535,7 @@ def run_inprocess(server: Any, users: int, seconds: float, workdir: Path) -> Sid
         points=timeline_points(doc.get("timeline") or [], float(doc["duration_s"])),
         note=note,
         window_rps=float(doc["total"]["rps"]),
+        seconds=seconds,
         plugin={
             "verdict": doc.get("verdict"),
             "cpu_avg": gen.get("cpu_avg"),
@@ -565,6 +573,7 @@ def run_cli(server: Any, users: int, seconds: float, workdir: Path) -> Side:
         server_cpu,
         points=history_points(history) if history.exists() else [],
         note=f"locust exit {proc.code}" if proc.code else "",
+        seconds=seconds,
     )
 
 
@@ -582,7 +591,8 @@ def run_k6(k6: str, server: Any, users: int, seconds: float, workdir: Path) -> S
     reqs = metrics["http_reqs"]["values"]
     failed = metrics.get("http_req_failed", {}).get("values", {})
     return Side("k6", float(reqs["rate"]), int(reqs["count"]), int(failed.get("passes", 0)),
-                proc, server_cpu, note=f"k6 exit {proc.code}" if proc.code else "")
+                proc, server_cpu, note=f"k6 exit {proc.code}" if proc.code else "",
+                seconds=seconds)
 
 
 @dataclass
@@ -596,7 +606,8 @@ class Pair:
 
     @property
     def ratio(self) -> float:
-        return self.inproc.rps / self.cli.rps if self.cli.rps else float("nan")
+        return (self.inproc.load_rps / self.cli.load_rps if self.cli.load_rps
+                else float("nan"))
 
 
 def fmt_len(seconds: float) -> str:
@@ -650,7 +661,7 @@ def part_throughput(args: argparse.Namespace, root: Path, server_mod: ModuleType
                     s = results[side]
                     flat = s.flat
                     print(
-                        f"  {fmt_len(length):>4} rep {rep + 1}: {s.label:<6} {s.rps:8.1f} req/s"
+                        f"  {fmt_len(length):>4} rep {rep + 1}: {s.label:<6} {s.load_rps:8.1f} req/s"
                         f"  {s.requests:>9} req  {s.cpu_us_per_req:6.0f} us/req CPU"
                         f"  peak RSS {s.proc.maxrss_mb:6.1f} MB"
                         + (f"  flatness {flat.ratio:.3f}" if flat else "")
@@ -761,7 +772,8 @@ def report_part1(args: argparse.Namespace, pairs: list[Pair]) -> list[str]:
     goals: list[str] = []
     print(
         f"1. Throughput: {args.users} FastHttpUsers, no wait, spawn_rate = users;"
-        " figure = Locust CSV Aggregated Requests/s (whole run, same formula both sides)"
+        " judged figure = all requests / run time asked for (same definition on every"
+        " side); Locust's CSV Aggregated Requests/s beside it"
     )
     print("   repeats: " + ", ".join(
         f"{fmt_len(x)} x{repeats_for(args, x)}" for x in args.lengths)
@@ -769,15 +781,17 @@ def report_part1(args: argparse.Namespace, pairs: list[Pair]) -> list[str]:
         f" pair(s), shorter ones --repeats={args.repeats})")
     print(
         f"   {'length':<8}{'rep':<5}{'order':<14}{'plugin':>9}{'CLI':>9}{'ratio':>8}"
-        f"{'k6':>9}{'plugin window':>15}{'fails p/c/k':>13}  notes"
+        f"{'k6':>9}{'csv plugin':>12}{'csv CLI':>9}{'plugin window':>15}{'fails p/c/k':>13}"
+        "  notes"
     )
     for p in pairs:
         k6 = p.k6
         notes = "; ".join(filter(None, [p.inproc.note, p.cli.note, k6.note if k6 else ""]))
         fails = f"{p.inproc.failures}/{p.cli.failures}/{k6.failures if k6 else '-'}"
         print(
-            f"   {fmt_len(p.length_s):<8}{p.repeat + 1:<5}{p.order:<14}{p.inproc.rps:>9.1f}"
-            f"{p.cli.rps:>9.1f}{p.ratio:>8.3f}{fnum(k6.rps if k6 else None):>9}"
+            f"   {fmt_len(p.length_s):<8}{p.repeat + 1:<5}{p.order:<14}"
+            f"{p.inproc.load_rps:>9.1f}{p.cli.load_rps:>9.1f}{p.ratio:>8.3f}"
+            f"{fnum(k6.load_rps if k6 else None):>9}{p.inproc.rps:>12.1f}{p.cli.rps:>9.1f}"
             f"{fnum(p.inproc.window_rps):>15}"
             f"{fails:>13}"
             f"  {notes}"
