@@ -661,7 +661,8 @@ def part_throughput(args: argparse.Namespace, root: Path, server_mod: ModuleType
                     s = results[side]
                     flat = s.flat
                     print(
-                        f"  {fmt_len(length):>4} rep {rep + 1}: {s.label:<6} {s.load_rps:8.1f} req/s"
+                        f"  {fmt_len(length):>4} rep {rep + 1}: {s.label:<6}"
+                        f" {s.load_rps:8.1f} req/s"
                         f"  {s.requests:>9} req  {s.cpu_us_per_req:6.0f} us/req CPU"
                         f"  peak RSS {s.proc.maxrss_mb:6.1f} MB"
                         + (f"  flatness {flat.ratio:.3f}" if flat else "")

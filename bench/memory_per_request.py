@@ -53,14 +53,13 @@ def measure(label: str, n: int, build: Callable[[], Any], feed: Callable[[Any, i
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     target = build()
-    started = time.perf_counter()
     feed(target, n)
-    took = time.perf_counter() - started
     gc.collect()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
+    # (No time per request here: tracemalloc slows every allocation several-fold.)
     print(f"{label:44s} {(after - before) / n:7.1f} B/request  "
-          f"{(after - before) / 1e6:8.1f} MB for {n:,}  ({took / n * 1e6:.2f} us/request)")
+          f"{(after - before) / 1e6:8.1f} MB for {n:,}")
     return target
 
 
@@ -113,7 +112,8 @@ def main() -> int:
     original = locust.stats.bucket_response_time
     locust.stats.bucket_response_time = exact_bucket  # as during a run
     try:
-        measure("Locust RequestStats, 0.1 ms buckets", n, RequestStats, feed_stats)
+        # Bounded: one key per distinct 0.1 ms value and endpoint, not per request.
+        measure("Locust RequestStats, 0.1 ms buckets (bounded)", n, RequestStats, feed_stats)
     finally:
         locust.stats.bucket_response_time = original
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
-#: Default cap on raw samples per run (about 28 bytes each, see samples.EndpointSamples).
+#: Default cap on raw samples per run (20-29 bytes each, see samples.EndpointSamples).
 DEFAULT_MAX_SAMPLES = 5_000_000
 HIST_LOWEST_US = 1
 HIST_HIGHEST_US = 3_600_000_000  # one hour

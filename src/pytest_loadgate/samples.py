@@ -27,7 +27,7 @@ TOTAL_NAME = "Aggregated"
 
 @dataclass
 class EndpointSamples:
-    """Raw samples of one endpoint (``"METHOD name"``): 20 bytes a request, 28 when service
+    """Raw samples of one endpoint (``"METHOD name"``): 20 bytes a request, 29 when service
     times differ from latencies (the open model)."""
 
     offsets_s: array = field(default_factory=lambda: array("d"))

@@ -55,7 +55,7 @@ OPTIONS: list[tuple[str, str, str]] = [
      "default request_timeout for Locust's HTTP clients that keep their own 60 s default"
      " (default: 10s)"),
     ("loadgate_max_samples", "--loadgate-max-samples",
-     "raw samples kept per run for exact percentiles (20-28 bytes each); past it, figures"
+     "raw samples kept per run for exact percentiles (20-29 bytes each); past it, figures"
      " come from per-second HdrHistograms, within 1 part in 1000 (default: 5000000)"),
     ("loadgate_warmup", "--loadgate-warmup",
      "default warm-up left out of perf verdicts after ramp-up, e.g. 2s (default: 3s, or a"
