@@ -139,7 +139,7 @@ class WatchedUrl:
 
 
 #: A watched URL whose answers took this share of the run gets a note.
-WATCHER_COST_NOTE_SHARE = 0.02
+WATCHER_COST_NOTE_SHARE = 0.05
 
 
 def watcher_cost_notes(watched: Sequence[WatchedUrl], run_s: float) -> list[str]:
