@@ -80,7 +80,7 @@ CASES = [
     Case("lf09_shape"), Case("lf10_hooks"), Case("lf11_custom_client"),
     Case("lf12_parsed_options", ["--item-count", "5"],
          ["--loadgate-locust-option", "item_count=5"]),
-    Case("lf13_spawning_complete"), Case("lf14_http_user", longer=4),
+    Case("lf13_spawning_complete"), Case("lf14_http_user", longer=2),
 ]
 
 
