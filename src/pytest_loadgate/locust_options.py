@@ -10,10 +10,15 @@ run's users, spawn rate, run time, host and tags, then the values the session
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from locust.argument_parser import get_parser
+from locust.argument_parser import (
+    get_empty_argument_parser,
+    get_parser,
+    setup_parser_arguments,
+)
 
 from pytest_loadgate.errors import LoadgateConfigError
 
@@ -47,7 +52,7 @@ def _check_settable(dest: str, actions: Mapping[str, argparse.Action], source: s
         raise LoadgateConfigError(f"{source}: {dest} is set by the run; use"
                                   f" {FROM_THE_RUN[dest]}")
     if dest not in actions:
-        custom = sorted(d for d in actions if d not in BUILTIN_DESTS)
+        custom = sorted(d for d in actions if d not in builtin_dests())
         known = ", ".join(custom) if custom else "none"
         raise LoadgateConfigError(
             f"{source}: Locust has no option {dest!r} (custom options added by"
@@ -84,14 +89,12 @@ def parse_session_options(items: Sequence[str]) -> dict[str, str]:
     return parsed
 
 
-def _builtin_dests() -> frozenset[str]:
-    from locust.argument_parser import get_empty_argument_parser, setup_parser_arguments
+@functools.cache
+def builtin_dests() -> frozenset[str]:
+    """Locust's own option names (built once, and only when an error message needs them)."""
     parser = get_empty_argument_parser(add_help=False, default_config_files=[])
     setup_parser_arguments(parser)
     return frozenset(_actions(parser))
-
-
-BUILTIN_DESTS = _builtin_dests()
 
 
 def build_parsed_options(*, users: int | None, spawn_rate: float | None, run_time_s: float,
