@@ -133,7 +133,7 @@ from typing import Any
 
 from proctree import kill_tree
 
-from pytest_loadgate.server import ServerProcess, free_port, uvicorn_command
+from pytest_loadgate.target.server import ServerProcess, free_port, uvicorn_command
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -233,8 +233,8 @@ def snapshot_sources(root: Path) -> str:
                             ignore=shutil.ignore_patterns("__pycache__"))
         SOURCES = dest
         check = subprocess.run(
-            [sys.executable, "-c", "import pytest_loadgate.plugin, pytest_loadgate.runner,"
-             " pytest_loadgate.open_load, pytest_loadgate.reports, demo_api.main"],
+            [sys.executable, "-c", "import pytest_loadgate.plugin, pytest_loadgate.run.runner,"
+             " pytest_loadgate.run.open_load, pytest_loadgate.report.reports, demo_api.main"],
             env=child_env(), capture_output=True, text=True, timeout=120, check=False)
         if check.returncode == 0:
             break

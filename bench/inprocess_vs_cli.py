@@ -140,7 +140,7 @@ def snapshot_plugin(root: Path) -> tuple[ModuleType, str]:
     """Copy ``src/pytest_loadgate`` into the work dir, check in a child that the copy is what
     imports, and import the server helpers of this process from it too.
 
-    Returns the copy's ``pytest_loadgate.server`` module and a line saying which code ran.
+    Returns the copy's ``pytest_loadgate.target.server`` module and a line saying which code ran.
     """
     global SOURCES
     dest = root / "src"
@@ -152,7 +152,8 @@ def snapshot_plugin(root: Path) -> tuple[ModuleType, str]:
         SOURCES = dest
         check = subprocess.run(
             [sys.executable, "-c", "import pytest_loadgate, pytest_loadgate.plugin,"
-             " pytest_loadgate.runner, pytest_loadgate.reports; print(pytest_loadgate.__file__)"],
+             " pytest_loadgate.run.runner, pytest_loadgate.report.reports;"
+             " print(pytest_loadgate.__file__)"],
             env={**os.environ, **bench_env()}, capture_output=True, text=True, timeout=120,
             check=False)
         imported = Path(check.stdout.strip().splitlines()[-1]) if check.stdout.strip() else None
@@ -166,7 +167,7 @@ def snapshot_plugin(root: Path) -> tuple[ModuleType, str]:
     else:
         raise SystemExit(f"the plugin snapshot does not import: {problem}")
     sys.path.insert(0, str(dest))
-    server = importlib.import_module("pytest_loadgate.server")
+    server = importlib.import_module("pytest_loadgate.target.server")
     if not Path(str(server.__file__)).is_relative_to(dest):
         raise SystemExit(f"this process imported {server.__file__}, not the snapshot")
 

@@ -36,9 +36,10 @@ from typing import Any
 import msgpack
 from locust.stats import RequestStats
 
-from pytest_loadgate import samples as samples_mod
-from pytest_loadgate.metrics import summarize
-from pytest_loadgate.samples import SampleRecorder, exact_bucket
+from pytest_loadgate.run import recorder as samples_mod
+from pytest_loadgate.run.recorder import SampleRecorder
+from pytest_loadgate.stats.metrics import summarize
+from pytest_loadgate.stats.samples import exact_bucket
 
 ENDPOINTS = [f"/api/endpoint/{i}" for i in range(10)]
 

@@ -305,8 +305,8 @@ def fmt_rate(r: Mapping[str, Any]) -> str:
 
 def plugin_figures(run: TestRun) -> dict[str, dict[str, float]]:
     """The run's baseline figures exactly as the plugin computes them (``figures_of``)."""
-    from pytest_loadgate.baseline import figures_of
-    from pytest_loadgate.metrics import EndpointStats
+    from pytest_loadgate.stats.metrics import EndpointStats
+    from pytest_loadgate.verdict.baseline import figures_of
 
     def stats(row: Mapping[str, Any]) -> EndpointStats:
         values: dict[str, Any] = {k: (math.nan if v is None else v) for k, v in row.items()}
@@ -322,7 +322,7 @@ def judge_offline(run: TestRun, recorded: Sequence[TestRun],
                   rules: Mapping[str, float]) -> list[str]:
     """The failing regression checks (``"<scope> <metric> vs baseline"``) of ``run`` against
     a baseline of *every* recorded run, judged by the plugin's own ``compare``."""
-    from pytest_loadgate.baseline import Baseline, compare
+    from pytest_loadgate.verdict.baseline import Baseline, compare
 
     baseline = Baseline("offline", [{"created": 0.0, "fingerprint": {},
                                      "figures": plugin_figures(r)} for r in recorded])

@@ -10,7 +10,7 @@ class WorkerPlan:
     """How many workers a run uses and where they come from."""
 
     local: int = 0  # worker processes started by the plugin
-    remote: int = 0  # workers started by the user (`python -m pytest_loadgate.worker ...`)
+    remote: int = 0  # workers started by the user (`python -m pytest_loadgate.run.worker ...`)
     bind_host: str = "127.0.0.1"
     bind_port: int = 0
     timeout_s: float = 60.0

@@ -8,21 +8,21 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from pytest_loadgate.baseline import BaselineStore, compare, figures_of, fingerprint
-from pytest_loadgate.checks import format_table
 from pytest_loadgate.errors import LoadgateConfigError, LoadgateWarning
 from pytest_loadgate.invariants import DEFAULT_INTERVAL_SEC, Invariant
 from pytest_loadgate.locking import exclusive_run, lock_path
-from pytest_loadgate.progress import ProgressPrinter
-from pytest_loadgate.reference import MIN_PROBES, ReferenceServer
-from pytest_loadgate.reliability import unreliable_note
-from pytest_loadgate.result import LoadResult
-from pytest_loadgate.server import Target
+from pytest_loadgate.report.progress import ProgressPrinter
 from pytest_loadgate.settings import Settings
 from pytest_loadgate.spec import LoadSpec, build_spec
+from pytest_loadgate.target.reference import MIN_PROBES, ReferenceServer
+from pytest_loadgate.target.server import Target
+from pytest_loadgate.verdict.baseline import BaselineStore, compare, figures_of, fingerprint
+from pytest_loadgate.verdict.checks import format_table
+from pytest_loadgate.verdict.reliability import unreliable_note
+from pytest_loadgate.verdict.result import LoadResult
 
 if TYPE_CHECKING:
-    from pytest_loadgate.runner import Run
+    from pytest_loadgate.run.runner import Run
 
 SUMMARY_PROPERTY = "loadgate.summary"
 CALIBRATION_PROPERTY = "loadgate.calibration"
@@ -139,7 +139,7 @@ class LoadGate:
 
     def _attempt(self, spec: LoadSpec, user_classes: tuple[Any, ...], shape: Any,
                  run_id: str, baseline: BaselineJudge) -> tuple[Run, LoadResult]:
-        from pytest_loadgate.runner import LoadRun
+        from pytest_loadgate.run.runner import LoadRun
 
         settings = self._settings
         reference_url = (self._reference.url() if self._reference is not None
@@ -158,14 +158,14 @@ class LoadGate:
         return run, result
 
     def _plan_reports(self, run: Run, run_id: str) -> None:
-        from pytest_loadgate.reports import plan_report_files
+        from pytest_loadgate.report.reports import plan_report_files
 
         files = plan_report_files(self._settings.report_dir, run_id)
         run.result.reports = files
         run.result.report_path = files["html"]
 
     def _write_reports(self, run: Run, run_id: str) -> None:
-        from pytest_loadgate.reports import write_run_reports
+        from pytest_loadgate.report.reports import write_run_reports
 
         write_run_reports(run, run.result.reports, run_id)
 
@@ -176,7 +176,7 @@ class LoadGate:
         when every attempt breaches; each attempt keeps its own report.
         """
         __tracebackhide__ = True
-        from pytest_loadgate.reports import summary_row
+        from pytest_loadgate.report.reports import summary_row
 
         spec = self._spec_for(overrides)
         run_id = self._test_id if not self.results else f"{self._test_id}-run{len(self.results)}"
@@ -223,7 +223,7 @@ class LoadGate:
     def _calibrate(self, spec: LoadSpec, user_classes: tuple[Any, ...], shape: Any,
                    run_id: str) -> LoadResult:
         """Run ``calibrate`` times, record the spread; thresholds are reported, not enforced."""
-        from pytest_loadgate.calibration import calibrate
+        from pytest_loadgate.target.calibration import calibrate
 
         runs = []
         result: LoadResult | None = None

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_loadgate.result import InvariantViolation
+from pytest_loadgate.verdict.result import InvariantViolation
 
 DEFAULT_INTERVAL_SEC = 1.0
 

@@ -11,38 +11,17 @@ fixture runs it, and its verdict, reports and JUnit entry are those of a marker-
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_loadgate.errors import LoadgateConfigError
+from pytest_loadgate.run.locustfile_import import import_locustfile
 from pytest_loadgate.settings import Settings
 
 ITEM_NAME = "locustfile"
 #: A shape decides when its run ends; without --loadgate-run-time this caps it.
 DEFAULT_SHAPE_RUN_TIME_SEC = 600.0
-
-
-def import_locustfile(path: Path) -> tuple[list[type], Any]:
-    """The User classes and the shape (an instance, or None) of a locustfile, found as
-    Locust's command line finds them; errors name the file."""
-    from locust.util.load_locustfile import load_locustfile
-
-    try:
-        users, shapes = load_locustfile(str(path))
-    except SystemExit as exc:
-        raise LoadgateConfigError(f"{path}: could not be loaded (exit {exc.code})") from None
-    if not users:
-        raise LoadgateConfigError(
-            f"{path}: no User class found (a locustfile defines a non-abstract subclass of"
-            " locust.User, HttpUser or FastHttpUser)")
-    if len(shapes) > 1:
-        names = ", ".join(type(s).__name__ for s in shapes)
-        raise LoadgateConfigError(
-            f"{path}: more than one LoadTestShape class ({names}); Locust would ask which to"
-            " use: keep one per locustfile")
-    return list(users.values()), shapes[0] if shapes else None
 
 
 def locustfile_marker_kwargs(spec: Mapping[str, Any], has_shape: bool) -> dict[str, Any]:

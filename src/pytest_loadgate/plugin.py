@@ -18,11 +18,9 @@ from pytest_loadgate.gate import (
     LoadGate,
     session_defaults,
 )
-from pytest_loadgate.gevent_setup import SKIP_PATCH_ENV, ensure_patched, is_xdist_controller
 from pytest_loadgate.locustfile_items import LocustfileCollector, check_locustfile_spec
-from pytest_loadgate.progress import ProgressPrinter
-from pytest_loadgate.reference import ReferenceServer
-from pytest_loadgate.server import Target, boot_target
+from pytest_loadgate.report.progress import ProgressPrinter
+from pytest_loadgate.run.gevent_setup import SKIP_PATCH_ENV, ensure_patched, is_xdist_controller
 from pytest_loadgate.settings import (
     INI_ONLY,
     OPTIONS,
@@ -32,6 +30,8 @@ from pytest_loadgate.settings import (
     load_settings,
 )
 from pytest_loadgate.spec import LoadSpec, Mode, run_budget_s, spec_from_marker
+from pytest_loadgate.target.reference import ReferenceServer
+from pytest_loadgate.target.server import Target, boot_target
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SPEC_KEY = pytest.StashKey[LoadSpec | None]()
@@ -172,7 +172,7 @@ class LoadgateSession:
         if hasattr(self.config, "workerinput"):
             return
         if self.rows:
-            from pytest_loadgate.index_report import write_index
+            from pytest_loadgate.report.index_report import write_index
 
             write_index(self.settings.report_dir, self.rows)
         if self.calibration:
@@ -183,7 +183,7 @@ class LoadgateSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """One table of every load run: verdict, throughput, p95, errors, report."""
         if self.calibration:
-            from pytest_loadgate.calibration import format_rows
+            from pytest_loadgate.target.calibration import format_rows
 
             tr = terminalreporter
             runs = self.settings.calibrate
@@ -195,7 +195,7 @@ class LoadgateSession:
                     tr.write_line(f"  {line}")
         if not self.rows or self.config.option.verbose < 0:
             return
-        from pytest_loadgate.index_report import format_summary
+        from pytest_loadgate.report.index_report import format_summary
 
         tr = terminalreporter
         tr.write_sep("=", f"loadgate: {len(self.rows)} load run(s),"

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pytest_loadgate.distributed_plan import WorkerPlan
 from pytest_loadgate.durations import parse_duration
 from pytest_loadgate.errors import LoadgateConfigError
-from pytest_loadgate.histograms import DEFAULT_MAX_SAMPLES
+from pytest_loadgate.stats.histograms import DEFAULT_MAX_SAMPLES
 
 Progress = Literal["auto", "on", "off"]
 DEFAULT_STARTUP_TIMEOUT_SEC = 30.0
@@ -30,7 +30,7 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("loadgate_workers", "--loadgate-workers",
      "run every load test on N local Locust worker processes (default: 0, in-process)"),
     ("loadgate_remote_workers", "--loadgate-remote-workers",
-     "also wait for N workers started elsewhere with python -m pytest_loadgate.worker"),
+     "also wait for N workers started elsewhere with python -m pytest_loadgate.run.worker"),
     ("loadgate_master_bind", "--loadgate-master-bind",
      "HOST:PORT the master listens on for workers (default 127.0.0.1:0, a free port)"),
     ("loadgate_worker_timeout", "--loadgate-worker-timeout",

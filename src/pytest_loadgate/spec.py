@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pytest_loadgate.arrivals import Arrivals, RateProfile
 from pytest_loadgate.durations import parse_duration
 from pytest_loadgate.errors import LoadgateConfigError
-from pytest_loadgate.stall import DEFAULT_MAX_STALL_SEC
+from pytest_loadgate.run.stall import DEFAULT_MAX_STALL_SEC
 
 Mode = Literal["perf", "race"]
 
@@ -21,14 +21,14 @@ ENDPOINT_THRESHOLD_KEYS = (*LATENCY_KEYS, "max_error_rate", "min_rps")
 SERVER_THRESHOLD_KEYS = ("max_rss_growth_mb",)
 THRESHOLD_KEYS = (*ENDPOINT_THRESHOLD_KEYS, *SERVER_THRESHOLD_KEYS)
 LOAD_KEYS = ("users", "spawn_rate", "run_time", "warmup", "abort_on_fail", "abort_grace")
-#: The open workload model (see pytest_loadgate.arrivals and pytest_loadgate.open_load).
+#: The open workload model (see pytest_loadgate.arrivals and pytest_loadgate.run.open_load).
 OPEN_KEYS = ("arrival_rate", "arrival_stages", "max_users", "arrivals", "max_dropped_rate")
 FAULT_KEYS = ("max_stall", "request_timeout")
 #: What a locustfile may ask of Locust: task tags and ``environment.parsed_options`` values.
 LOCUST_KEYS = ("tags", "exclude_tags", "locust_options")
 ALL_KEYS = (*LOAD_KEYS, *OPEN_KEYS, *FAULT_KEYS, *THRESHOLD_KEYS, *LOCUST_KEYS, "endpoints",
             "max_regression", "confirm", "min_pace")
-#: Metrics ``max_regression`` may name (see pytest_loadgate.baseline).
+#: Metrics ``max_regression`` may name (see pytest_loadgate.verdict.baseline).
 REGRESSION_METRICS = ("avg", "p50", "p90", "p95", "p99", "max", "rps", "error_rate",
                       "p50_rel", "p50_ref")
 
@@ -43,7 +43,7 @@ DEFAULT_ABORT_GRACE_SEC = 3.0
 DEFAULT_WARMUP_SEC = 3.0
 DEFAULT_WARMUP_SHARE = 0.25
 #: Default ``min_pace``: a run that reached less than half the request rate its users' waits
-#: and response times imply is unreliable (see pytest_loadgate.pacing).
+#: and response times imply is unreliable (see pytest_loadgate.run.pacing).
 DEFAULT_MIN_PACE = 0.5
 #: Default per-request timeout (Locust's own is 60 s, longer than most runs).
 DEFAULT_REQUEST_TIMEOUT_SEC = 10.0

@@ -11,8 +11,8 @@ import requests
 from sqlalchemy import bindparam, create_engine, text
 
 from pytest_loadgate.errors import LoadgateServerError
-from pytest_loadgate.server import Target, boot_target
 from pytest_loadgate.settings import Settings
+from pytest_loadgate.target.server import Target, boot_target
 
 #: Products the catalogue holds before any scenario runs, each with ample stock.
 CATALOGUE_SIZE = 50

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_loadgate.baseline import Baseline, BaselineStore, compare, fingerprint
-from pytest_loadgate.checks import format_table
+from pytest_loadgate.verdict.baseline import Baseline, BaselineStore, compare, fingerprint
+from pytest_loadgate.verdict.checks import format_table
 
 FP = {"cpu_model": "x", "cores": "2", "python": "3.11", "locust": "2.47.0",
       "pytest_loadgate": "0.1.0", "users": "50", "spawn_rate": "10", "wait_model": "m",
@@ -109,7 +109,7 @@ def test_wait_model_is_the_same_every_time_and_leaves_random_alone() -> None:
 
     from locust import HttpUser, between
 
-    from pytest_loadgate.baseline import wait_model
+    from pytest_loadgate.verdict.baseline import wait_model
 
     class Shopper(HttpUser):
         wait_time = between(0.05, 0.1)
@@ -133,9 +133,9 @@ def test_scopes_with_few_requests_are_not_compared() -> None:
 
 
 def test_relative_p50_sees_one_endpoint_slow_down_but_not_the_whole_machine() -> None:
-    from pytest_loadgate.baseline import figures_of
-    from pytest_loadgate.metrics import summarize
-    from pytest_loadgate.samples import EndpointSamples
+    from pytest_loadgate.stats.metrics import summarize
+    from pytest_loadgate.stats.samples import EndpointSamples
+    from pytest_loadgate.verdict.baseline import figures_of
 
     def run(latency_ms: dict[str, float]) -> dict:
         parts = {}
@@ -159,7 +159,7 @@ def test_relative_p50_sees_one_endpoint_slow_down_but_not_the_whole_machine() ->
 
 
 def test_cpu_pressure_share_of_the_window() -> None:
-    from pytest_loadgate.monitor import stall_share
+    from pytest_loadgate.run.monitor import stall_share
 
     samples = [(float(t), t * 400_000) for t in range(0, 11)]  # 0.4 s stalled per second
     assert stall_share(samples, 2.0, 8.0) == pytest.approx(0.4)
@@ -167,7 +167,7 @@ def test_cpu_pressure_share_of_the_window() -> None:
 
 
 def test_steal_share_of_the_window_and_proc_stat_parsing(tmp_path: Path) -> None:
-    from pytest_loadgate.monitor import cpu_steal_ticks, steal_share
+    from pytest_loadgate.run.monitor import cpu_steal_ticks, steal_share
 
     # 200 ticks per second on 2 CPUs, 20 of them stolen: 10% steal.
     samples = [(float(t), t * 20, t * 200) for t in range(0, 11)]
@@ -182,10 +182,10 @@ def test_steal_share_of_the_window_and_proc_stat_parsing(tmp_path: Path) -> None
 
 
 def test_steal_or_stall_makes_the_machine_busy_and_the_run_unreliable() -> None:
-    from pytest_loadgate.metrics import summarize
-    from pytest_loadgate.reliability import unreliable_reasons
-    from pytest_loadgate.result import LoadResult
     from pytest_loadgate.spec import build_spec
+    from pytest_loadgate.stats.metrics import summarize
+    from pytest_loadgate.verdict.reliability import unreliable_reasons
+    from pytest_loadgate.verdict.result import LoadResult
 
     def result(stall: float | None, steal: float | None) -> LoadResult:
         return LoadResult(spec=build_spec("perf", {}, where="t"), host="h",
@@ -207,9 +207,9 @@ def test_steal_or_stall_makes_the_machine_busy_and_the_run_unreliable() -> None:
 def _reference_run(app_ms: dict[str, float], overhead_ms: float) -> dict:
     """Figures of a run whose endpoints take ``overhead + app`` ms and the reference takes
     ``overhead`` ms (the bare cost of a request on this machine)."""
-    from pytest_loadgate.baseline import figures_of
-    from pytest_loadgate.metrics import summarize
-    from pytest_loadgate.samples import EndpointSamples
+    from pytest_loadgate.stats.metrics import summarize
+    from pytest_loadgate.stats.samples import EndpointSamples
+    from pytest_loadgate.verdict.baseline import figures_of
 
     parts = {}
     everything = EndpointSamples()
@@ -252,8 +252,8 @@ def test_reference_relative_p50_skips_scopes_as_fast_as_the_reference() -> None:
 
 
 def test_without_a_reference_there_is_no_p50_ref() -> None:
-    from pytest_loadgate.baseline import figures_of
-    from pytest_loadgate.metrics import summarize
+    from pytest_loadgate.stats.metrics import summarize
+    from pytest_loadgate.verdict.baseline import figures_of
 
     total = summarize("Aggregated", [], 0.0, 10.0, 10.0)
     assert all("p50_ref" not in row for row in figures_of(total, {}).values())

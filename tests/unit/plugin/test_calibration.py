@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pytest_loadgate.calibration import calibrate, format_rows, suggest
+from pytest_loadgate.target.calibration import calibrate, format_rows, suggest
 
 
 def run_figures(p95: float, rps: float) -> dict:

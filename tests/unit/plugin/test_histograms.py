@@ -7,9 +7,10 @@ import random
 
 import pytest
 
-from pytest_loadgate.histograms import HIST_RELATIVE_ERROR, Combined, OverflowStore
-from pytest_loadgate.metrics import percentile, summarize
-from pytest_loadgate.samples import EndpointSamples, SampleRecorder
+from pytest_loadgate.run.recorder import SampleRecorder
+from pytest_loadgate.stats.histograms import HIST_RELATIVE_ERROR, Combined, OverflowStore
+from pytest_loadgate.stats.metrics import percentile, summarize
+from pytest_loadgate.stats.samples import EndpointSamples
 
 FRACTIONS = (0.5, 0.9, 0.95, 0.99, 0.999)
 

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from pytest_loadgate.checks import evaluate, format_table
-from pytest_loadgate.metrics import percentile, summarize
-from pytest_loadgate.samples import EndpointSamples
 from pytest_loadgate.spec import build_spec
+from pytest_loadgate.stats.metrics import percentile, summarize
+from pytest_loadgate.stats.samples import EndpointSamples
+from pytest_loadgate.verdict.checks import evaluate, format_table
 
 
 def samples(points: list[tuple[float, float, int, bool]]) -> EndpointSamples:

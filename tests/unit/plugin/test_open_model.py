@@ -10,9 +10,10 @@ import pytest
 
 from pytest_loadgate.arrivals import RateProfile
 from pytest_loadgate.errors import LoadgateConfigError
-from pytest_loadgate.samples import IterationClock, corrected_ms
+from pytest_loadgate.run.recorder import IterationClock
+from pytest_loadgate.run.stall import StallDetector
 from pytest_loadgate.spec import build_spec
-from pytest_loadgate.stall import StallDetector
+from pytest_loadgate.stats.samples import corrected_ms
 
 
 def test_uniform_constant_rate_is_evenly_spaced() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_loadgate.pacing import Pace, PaceMeter, TimeBins, overlap
+from pytest_loadgate.run.pacing import Pace, PaceMeter, TimeBins, overlap
 
 
 def meter_with(user_counts: list[tuple[float, int]], waits: list[tuple[float, float]]

@@ -95,7 +95,7 @@ def test_server_never_ready_errors_with_log_tail(project: pytest.Pytester, run) 
 
 
 def test_connection_refused_counts_as_failures(project: pytest.Pytester, run) -> None:
-    from pytest_loadgate.server import free_port
+    from pytest_loadgate.target.server import free_port
 
     project.makepyfile(test_refused="""
         import pytest, users
@@ -328,7 +328,7 @@ def test_progress_never_resummarises_the_whole_run(project: pytest.Pytester, run
     project.makepyfile(test_flat="""
         from bisect import bisect_left, bisect_right
         import pytest, users
-        import pytest_loadgate.runner as runner_mod
+        import pytest_loadgate.run.runner as runner_mod
 
         @pytest.mark.perf(users=4, run_time='6s', warmup=0)
         def test_flat(loadgate, monkeypatch):

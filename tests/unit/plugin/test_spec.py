@@ -87,7 +87,7 @@ def test_bad_profile_value_names_the_profile() -> None:
 def test_xdist_controller_detection(monkeypatch: pytest.MonkeyPatch) -> None:
     from argparse import Namespace
 
-    from pytest_loadgate.gevent_setup import is_xdist_controller
+    from pytest_loadgate.run.gevent_setup import is_xdist_controller
 
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     assert is_xdist_controller(Namespace(numprocesses=2, tx=None))

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_loadgate.monitor import WatchedUrl, watcher_cost_notes
+from pytest_loadgate.run.monitor import WatchedUrl, watcher_cost_notes
 
 SERVER = """
 import sys, time

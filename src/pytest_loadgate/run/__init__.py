@@ -1,0 +1,1 @@
+"""Running Locust in-process: the only package that imports Locust and gevent."""

@@ -1,0 +1,183 @@
+"""A Locust worker process for pytest-loadgate's distributed runs.
+
+Run as ``python -m pytest_loadgate.run.worker --master-host HOST --master-port PORT``. The master
+(inside pytest) sends the user classes (cloudpickled) once the worker has connected; the worker
+ships every request's raw sample back, so percentiles stay exact across workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+os.environ.pop("LOCUST_SKIP_MONKEY_PATCH", None)  # a worker is a plain Locust process
+
+import cloudpickle
+import gevent
+import locust
+import locust.stats
+from locust.env import Environment
+
+from pytest_loadgate.run.inflight import InFlight
+from pytest_loadgate.run.open_load import OpenLoad
+from pytest_loadgate.run.protocol import (
+    MSG_ARRIVED,
+    MSG_FINISHED,
+    MSG_FLUSH,
+    MSG_OPEN_START,
+    MSG_READY,
+    MSG_RELEASE,
+    MSG_SAMPLES,
+    MSG_SETUP,
+    SAMPLE_SHIP_INTERVAL_SEC,
+)
+from pytest_loadgate.run.race import RaceGate, race_user_class
+from pytest_loadgate.run.recorder import IterationClock, request_origin, service_and_latency
+from pytest_loadgate.stats.samples import (
+    ANSWERED_LATE,
+    CENSORED,
+    WireSample,
+    exact_bucket,
+    status_of,
+)
+
+
+class WorkerSession:
+    """The worker side: receives the setup, runs users, ships samples, mirrors the race gate."""
+
+    def __init__(self, master_host: str, master_port: int) -> None:
+        self.pending: dict[str, list[WireSample]] = {}
+        # Locust's global events, as under ``locust --worker``: the locustfile's module-level
+        # listeners and custom clients (events.request.fire) reach this worker's figures.
+        self.environment = Environment(user_classes=[], events=locust.events,
+                                       catch_exceptions=True)
+        self.environment.events.request.add_listener(self._on_request)
+        self.runner = self.environment.create_worker_runner(master_host, master_port)
+        self.gate: RaceGate | None = None
+        self.inflight = InFlight(time.time, None)
+        self.iterations = IterationClock()
+        self.open_model: Any = None
+        self.open: OpenLoad | None = None
+        self.open_greenlet: gevent.Greenlet | None = None
+        self.late: set[Any] = set()
+        self.drain_s = 0.0
+        # Before Locust stops the users: what is still unanswered enters the figures.
+        self.environment.events.test_stopping.add_listener(self._on_stopping)
+        self.runner.register_message(MSG_SETUP, self._on_setup)
+        self.runner.register_message(MSG_OPEN_START, self._on_open_start)
+        self.runner.register_message(MSG_RELEASE, self._on_release)
+        self.runner.register_message(MSG_FLUSH, self._on_flush)
+
+    def _on_request(self, request_type: str, name: str, response_time: float | None,
+                    response: Any = None, exception: BaseException | None = None,
+                    context: Any = None, start_time: float | None = None,
+                    **_: Any) -> None:
+        now = time.time()
+        censored, greenlet = request_origin(exception, context)
+        flag = CENSORED if censored else 0
+        if not censored and greenlet in self.late:  # in flight when the run ended
+            self.late.discard(greenlet)
+            flag = ANSWERED_LATE
+        service, latency = service_and_latency(
+            self.iterations, greenlet, response_time,
+            start_time if isinstance(start_time, float) else None, now)
+        self.pending.setdefault(f"{request_type} {name}", []).append(
+            (now, latency, status_of(response, exception), 1 if exception is not None else 0,
+             service, flag))
+
+    def _on_stopping(self, **_: Any) -> None:
+        if self.inflight.closed:
+            return
+        if self.open_greenlet is not None:
+            self.open_greenlet.kill()
+        self.late = self.inflight.end()
+        self.inflight.drain(self.drain_s)
+        self.inflight.censor(self.environment.events.request.fire)
+        if self.open is not None:
+            self.open.stop()
+
+    def _ship(self, final: bool = False) -> None:
+        batch, self.pending = self.pending, {}
+        outstanding = [len(self.inflight.outstanding), self.inflight.oldest_started_s()]
+        message: dict[str, Any] = {"samples": batch, "final": final,
+                                   "outstanding": outstanding}
+        if self.open is not None:
+            message["open"] = self.open.log.drain()
+            message["peak_busy"] = self.open.peak_busy
+        if batch or final or outstanding[0] or self.open is not None:
+            self.runner.send_message(MSG_SAMPLES, message)
+
+    def _on_setup(self, msg: Any, **_: Any) -> None:
+        if self.environment.user_classes:  # a repeated setup: acknowledge again
+            self.runner.send_message(MSG_READY, None)
+            return
+        logging.getLogger(__name__).info("setup received from master")
+        setup = cloudpickle.loads(base64.b64decode(msg.data["payload"]))
+        classes = setup["user_classes"]
+        if setup["race"]:
+            self.gate = RaceGate(
+                on_arrive=lambda: self.runner.send_message(MSG_ARRIVED, {"n": 1}),
+                on_finish=lambda: self.runner.send_message(MSG_FINISHED, {"n": 1}),
+            )
+            classes = [race_user_class(c, self.gate) for c in classes]
+        self.environment.user_classes = classes
+        self.inflight.request_timeout_s = setup.get("request_timeout_s")
+        self.drain_s = float(setup.get("drain_s", 0.0))
+        self.open_model = setup.get("open")
+        if setup["exact_percentiles"]:
+            locust.stats.bucket_response_time = exact_bucket  # type: ignore[assignment]
+        # The user classes' modules are imported now (unpickled): their init listeners run.
+        self.environment.events.init.fire(environment=self.environment, runner=self.runner,
+                                          web_ui=None)
+        self.runner.send_message(MSG_READY, None)
+
+    def _on_open_start(self, msg: Any, **_: Any) -> None:
+        """Run this worker's share of the open model's schedule (times on the wall clock)."""
+        data = msg.data
+        self.open = OpenLoad(self.environment, self.environment.user_classes, self.open_model,
+                             time.time, self.iterations, index=int(data["index"]),
+                             of=int(data["of"]), seed=int(data["seed"]))
+        self.open_greenlet = gevent.spawn(self.open.run, float(data["origin_wall"]))
+
+    def _on_release(self, msg: Any, **_: Any) -> None:
+        if self.gate is not None:
+            self.gate.release(time.time())
+
+    def _on_flush(self, msg: Any, **_: Any) -> None:
+        self._on_stopping()  # an open-model run never started Locust's users: stop it here
+        self._ship(final=True)
+
+    def run(self) -> None:
+        shipper = gevent.spawn(self._ship_forever)
+        try:
+            with self.inflight.tracking():
+                self.runner.greenlet.join()
+        finally:
+            shipper.kill()
+            self.environment.events.quitting.fire(environment=self.environment, reverse=True)
+            self.environment.events.quit.fire(exit_code=0)
+
+    def _ship_forever(self) -> None:
+        while True:
+            gevent.sleep(SAMPLE_SHIP_INTERVAL_SEC)
+            self._ship()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--master-host", default="127.0.0.1")
+    parser.add_argument("--master-port", type=int, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    WorkerSession(args.master_host, args.master_port).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Figures from raw samples: exact in a window, histograms past the cap."""

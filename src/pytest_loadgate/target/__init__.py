@@ -1,0 +1,1 @@
+"""The server under test: booting it, watching it, the machine-speed reference."""

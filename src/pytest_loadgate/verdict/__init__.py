@@ -1,0 +1,1 @@
+"""Turning a run's figures into checks and a verdict."""
