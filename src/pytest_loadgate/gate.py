@@ -17,8 +17,8 @@ from pytest_loadgate.spec import LoadSpec, build_spec
 from pytest_loadgate.target.reference import MIN_PROBES, ReferenceServer
 from pytest_loadgate.target.server import Target
 from pytest_loadgate.verdict.baseline import BaselineStore, compare, figures_of, fingerprint
-from pytest_loadgate.verdict.checks import format_table
-from pytest_loadgate.verdict.reliability import unreliable_note
+from pytest_loadgate.verdict.checks import Check, format_table
+from pytest_loadgate.verdict.decide import decide
 from pytest_loadgate.verdict.result import LoadResult
 
 if TYPE_CHECKING:
@@ -40,26 +40,27 @@ class LoadFailure(AssertionError):
 
 def explain(result: LoadResult) -> str:
     """The failure message: what failed, the whole check table, invariants, problems, report."""
-    failed = result.failed_checks()
+    verdict = result.decision
+    failed = verdict.failed_checks()
     lo, hi = result.window_s
-    head = (f"load test failed: {len(failed)} of {len(result.checks)} checks failed"
+    head = (f"load test failed: {len(failed)} of {len(verdict.checks)} checks failed"
             if failed else "load test failed")
-    lines = [unreliable_note(result)] if result.unreliable else []
+    lines = [verdict.unreliable_note] if verdict.unreliable else []
     lines += [f"{head} (mode={result.spec.mode}, {load_of(result.spec)},"
              f" window {lo:.1f}-{hi:.1f}s, {result.total.requests} requests,"
              f" host {result.host})"]
     faults = fault_lines(result)
     stalls = [line for line in faults if line.startswith("server stalled")]
     lines += stalls  # the cause first: a hung server's p99 is only its consequence
-    if result.checks:
-        lines += ["", format_table(result.checks)]
+    if verdict.checks:
+        lines += ["", format_table(list(verdict.checks))]
     lines += [line for line in faults if line not in stalls]
-    for v in result.violations:
+    for v in verdict.violations:
         lines.append(f"invariant {v.name!r} violated {v.phase} the run at {v.at_s:.1f}s"
                      f" ({v.count} failing sample(s)): {v.message}")
-    if result.aborted:
-        lines.append(result.aborted)
-    lines += result.problems
+    if verdict.aborted:
+        lines.append(verdict.aborted)
+    lines += verdict.problems
     lines += [f"note: {n}" for n in result.notes]
     if result.report_path:
         lines.append(f"report: {result.report_path}")
@@ -154,7 +155,7 @@ class LoadGate:
         with exclusive_run(lock_path()):
             run = load.execute()
         result = run.result
-        baseline.judge(result)
+        result.verdict = decide(result, baseline.regression(result))
         return run, result
 
     def _plan_reports(self, run: Run, run_id: str) -> None:
@@ -213,9 +214,10 @@ class LoadGate:
         if result.unreliable:
             if result.passed:
                 warnings.warn(LoadgateWarning(
-                    f"{attempt_id}: passed although {unreliable_note(result)}"), stacklevel=2)
+                    f"{attempt_id}: passed although {result.decision.unreliable_note}"),
+                    stacklevel=2)
             elif self._settings.unreliable == "skip" and self._skip is not None:
-                self._skip(f"{unreliable_note(result)}; report: {result.report_path}")
+                self._skip(f"{result.decision.unreliable_note}; report: {result.report_path}")
         if not result.passed:
             raise LoadFailure(explain(result))
         return result
@@ -288,16 +290,17 @@ class BaselineJudge:
         self.wants_reference = "p50_ref" in spec.max_regression and (
             self.mode in ("add", "accept") or self.existing is not None)
 
-    def judge(self, result: LoadResult) -> None:
-        """Add regression checks (and notes on fingerprint or age) to ``result``."""
+    def regression(self, result: LoadResult) -> list[Check]:
+        """Regression checks of ``result`` against the baseline (notes on fingerprint, age or
+        a rule not compared go to ``result.notes``)."""
         rules = self.spec.max_regression
         if not rules or self.mode in ("off", "accept"):
-            return
+            return []
         if self.existing is None:
             result.notes.append(
                 f"no baseline for {self.run_id} in {self.store.directory}: max_regression not"
                 " checked; record one with --loadgate-baseline=add")
-            return
+            return []
         result.notes.extend(self.existing.warnings(self.fingerprint, self.max_age_days))
         if "p50_ref" in rules and not result.reference:
             result.notes.append(
@@ -305,8 +308,7 @@ class BaselineJudge:
                 f" measured in this run (it needs at least {MIN_PROBES} probes in the verdict"
                 " window; race runs do not probe it)")
             rules = {metric: allowed for metric, allowed in rules.items() if metric != "p50_ref"}
-        result.checks.extend(compare(self.existing, figures(result),
-                                     rules, result.notes, self.min_requests))
+        return compare(self.existing, figures(result), rules, result.notes, self.min_requests)
 
     def record(self, result: LoadResult) -> None:
         """Store the run when the policy says so; never overwrite without ``accept``."""

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_loadgate.run.monitor import MACHINE_BUSY_STALL, MACHINE_BUSY_STEAL
 from pytest_loadgate.verdict.checks import format_value
+from pytest_loadgate.verdict.reliability import MACHINE_BUSY_STALL, MACHINE_BUSY_STEAL
 
 INDEX_NAME = "index.html"
 

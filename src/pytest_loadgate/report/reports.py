@@ -44,10 +44,8 @@ def _clean(value: Any) -> Any:
 
 
 def verdict_of(run: Run) -> str:
-    r = run.result
-    if r.interrupted:
-        return "interrupted"
-    return "passed" if r.passed else "failed"
+    """``passed``, ``failed`` or ``interrupted``: the run's decided outcome."""
+    return run.result.decision.outcome
 
 
 def result_document(test_id: str, run: Run, files: dict[str, Path]) -> dict[str, Any]:

@@ -27,8 +27,6 @@ from pytest_loadgate.run.inflight import InFlight
 from pytest_loadgate.run.locust_hooks import RunHooks
 from pytest_loadgate.run.locust_options import build_parsed_options
 from pytest_loadgate.run.monitor import (
-    GENERATOR_SATURATED_CPU,
-    GENERATOR_SATURATED_LAG_MS,
     RESOURCE_INTERVAL_SEC,
     URL_POLL_INTERVAL_SEC,
     ProcessMonitor,
@@ -51,7 +49,7 @@ from pytest_loadgate.stats.histograms import DEFAULT_MAX_SAMPLES, HIST_RELATIVE_
 from pytest_loadgate.stats.metrics import EndpointStats, summarize
 from pytest_loadgate.stats.samples import TOTAL_NAME, exact_bucket
 from pytest_loadgate.target.server import Target
-from pytest_loadgate.verdict.checks import evaluate, fault_checks
+from pytest_loadgate.verdict.checks import evaluate
 from pytest_loadgate.verdict.result import LoadResult
 
 log = logging.getLogger("pytest_loadgate")
@@ -63,12 +61,6 @@ RACE_SPAWN_TIMEOUT_SEC = 30.0
 LOOP_LAG_PROBE_SEC = 0.1
 
 
-def generator_saturated(generator: dict[str, float] | None) -> bool:
-    """True when the load generator was the bottleneck: a full core, or a late event loop."""
-    if not generator:
-        return False
-    return (generator["cpu_avg"] > GENERATOR_SATURATED_CPU
-            or generator.get("loop_lag_p50_ms", 0.0) > GENERATOR_SATURATED_LAG_MS)
 QUIT_TIMEOUT_SEC = 10.0
 
 
@@ -369,7 +361,7 @@ class LoadRun:
         gate.release(self.recorder.now())
 
     def execute(self) -> Run:
-        """Run the load and return its result (checks evaluated, reports not yet written)."""
+        """Run the load and return its figures (the verdict is decided by the gate)."""
         # Pace is measured where the users run: in-process perf runs (a race waits on purpose).
         measure_pace = self.gate is None and not self.workers.total and self.spec.open is None
         pacing = self.pace_meter.measuring() if measure_pace else contextlib.nullcontext()
@@ -548,26 +540,20 @@ class LoadRun:
         generator = self._generator_summary(start, stop)
         stalls = self.stall.finish(end) if self.stall is not None else []
         open_figures = self._open_figures(start, stop)
-        # A stall first: it is the cause of whatever else the window shows.
-        checks = fault_checks(self.spec, stalls, open_figures)
-        checks += evaluate(self.spec, total, endpoints, server)
         problems = list(self.problems)
         if self.spec.mode == "perf" and self.spawned_at is None and not self.interrupted:
             problems.append(f"spawning of {self.spec.users} users did not finish within"
                             f" run_time={self.spec.run_time_s:g}s; nothing left to judge")
-        if total.requests == 0 and not problems and not self.interrupted:
-            problems.append("no requests were made in the verdict window")
         violations = [v for inv in self.invariants if (v := inv.summary())]
         exceptions = [{"count": e["count"], "msg": e["msg"], "traceback": e["traceback"]}
                       for e in runner.exceptions.values()]
         return LoadResult(
             spec=self.spec, host=self.target.url, total=total, endpoints=endpoints,
             window_s=(round(start, 3), round(stop, 3)), duration_s=round(end, 3),
-            checks=checks, violations=violations, problems=problems, exceptions=exceptions,
+            violations=violations, problems=problems, exceptions=exceptions,
             aborted=self.aborted, interrupted=self.interrupted,
             worker_count=self.workers.total,
             server_resources=server, generator_resources=generator,
-            generator_saturated=generator_saturated(generator),
             pace=(pace.as_dict() if (pace := self.pace_meter.summary(
                 start, stop, total.requests, total.avg_ms,
                 request_s=max(self.inflight.waiting_seconds(start, stop),

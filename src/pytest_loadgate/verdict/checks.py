@@ -5,14 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
 from pytest_loadgate.run.stall import Stall
 from pytest_loadgate.spec import SERVER_THRESHOLD_KEYS, LoadSpec, Thresholds
 from pytest_loadgate.stats.metrics import EndpointStats
-
-if TYPE_CHECKING:
-    from pytest_loadgate.run.open_load import OpenFigures
 
 TOTAL_SCOPE = "total"
 _METRIC_OF = {"max_error_rate": "error_rate", "min_rps": "rps",
@@ -139,9 +135,9 @@ def evaluate(spec: LoadSpec, total: EndpointStats,
 
 
 def fault_checks(spec: LoadSpec, stalls: list[Stall],
-                 open_figures: OpenFigures | None) -> list[Check]:
+                 open_figures: Mapping[str, float] | None) -> list[Check]:
     """Checks that need no threshold in the marker: a stall (shown only when one happened)
-    and, in the open model, dropped iterations."""
+    and, in the open model, dropped iterations (``open_figures``: OpenFigures.as_dict())."""
     checks = []
     if stalls:
         longest = max(stalls, key=lambda s: s.duration_s)
@@ -150,10 +146,11 @@ def fault_checks(spec: LoadSpec, stalls: list[Stall],
                             False, detail=detail))
     if spec.open is not None and open_figures is not None:
         limit = spec.open.max_dropped_rate
-        measured = open_figures.dropped_rate
-        detail = (f"{open_figures.dropped} of {open_figures.scheduled} scheduled iterations"
-                  f" dropped: all {open_figures.max_users} users of the pool (max_users) were"
-                  " still busy when they were due" if open_figures.dropped else "")
+        scheduled, dropped = int(open_figures["scheduled"]), int(open_figures["dropped"])
+        measured = dropped / scheduled if scheduled else 0.0
+        detail = (f"{dropped} of {scheduled} scheduled iterations dropped: all"
+                  f" {int(open_figures['max_users'])} users of the pool (max_users) were"
+                  " still busy when they were due" if dropped else "")
         checks.append(Check(TOTAL_SCOPE, "max_dropped_rate", limit, measured,
                             measured <= limit, detail=detail))
     return checks

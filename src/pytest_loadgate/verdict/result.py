@@ -1,14 +1,23 @@
-"""The outcome of one load run, as the test sees it."""
+"""What one load run measured, as the test sees it, and the verdict on it.
+
+The figures are facts of the run (filled by pytest_loadgate.run); whether they pass is decided
+in one place, :func:`pytest_loadgate.verdict.decide.decide`, and kept as an immutable
+:class:`~pytest_loadgate.verdict.decide.Verdict` in ``verdict``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_loadgate.spec import LoadSpec
 from pytest_loadgate.stats.metrics import EndpointStats
+from pytest_loadgate.verdict import reliability
 from pytest_loadgate.verdict.checks import Check
+
+if TYPE_CHECKING:
+    from pytest_loadgate.verdict.decide import Verdict
 
 __all__ = ["EndpointStats", "InvariantViolation", "LoadResult"]
 
@@ -34,7 +43,6 @@ class LoadResult:
     endpoints: dict[str, EndpointStats]
     window_s: tuple[float, float]
     duration_s: float
-    checks: list[Check] = field(default_factory=list)
     violations: list[InvariantViolation] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     exceptions: list[dict[str, Any]] = field(default_factory=list)
@@ -45,7 +53,6 @@ class LoadResult:
     worker_count: int = 0
     server_resources: dict[str, float] | None = None
     generator_resources: dict[str, float] | None = None
-    generator_saturated: bool = False
     #: Achieved vs implied request rate (see pytest_loadgate.run.pacing); None when not measured.
     pace: dict[str, float] | None = None
     #: Share of the verdict window in which some task on the machine waited for a CPU.
@@ -70,39 +77,42 @@ class LoadResult:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     baseline_path: Path | None = None
 
+    #: The verdict, decided once the run's figures (and its baseline comparison) are in.
+    verdict: Verdict | None = None
+
+    @property
+    def decision(self) -> Verdict:
+        """The verdict; decided from the figures alone when none was attached."""
+        if self.verdict is not None:
+            return self.verdict
+        from pytest_loadgate.verdict.decide import decide
+
+        return decide(self)
+
+    @property
+    def checks(self) -> list[Check]:
+        return list(self.decision.checks)
+
+    @property
+    def generator_saturated(self) -> bool:
+        return reliability.generator_saturated(self.generator_resources)
+
     @property
     def machine_busy(self) -> bool:
-        """True when other work on the machine (or, for a VM, on its host) competed for CPU
-        through much of the window."""
-        from pytest_loadgate.run.monitor import MACHINE_BUSY_STALL, MACHINE_BUSY_STEAL
-
-        return ((self.machine_stall is not None and self.machine_stall > MACHINE_BUSY_STALL)
-                or (self.machine_steal is not None and self.machine_steal > MACHINE_BUSY_STEAL))
+        return reliability.machine_busy(self.machine_stall, self.machine_steal)
 
     @property
     def pace_short(self) -> bool:
-        """True when the users reached less than ``min_pace`` of the rate their waits imply."""
-        # A stalled server held its users waiting: never the generator's fault.
-        return (self.pace is not None and self.spec.min_pace > 0 and not self.stalls
-                and self.pace["ratio"] < self.spec.min_pace)
+        return reliability.pace_short(self.pace, self.spec.min_pace, bool(self.stalls))
 
     @property
     def open_behind(self) -> bool:
-        """True when the open model's scheduler itself fell behind: iterations started late
-        (median lateness over the generator limit) or never reached."""
-        from pytest_loadgate.run.monitor import GENERATOR_SATURATED_LAG_MS
-
-        if not self.open or not self.open["scheduled"]:
-            return False
-        unreached = self.open["scheduled"] - self.open["started"] - self.open["dropped"]
-        return (self.open["lateness_p50_ms"] > GENERATOR_SATURATED_LAG_MS
-                or unreached > max(1, 0.01 * self.open["scheduled"]))
+        return reliability.open_behind(self.open)
 
     @property
     def unreliable(self) -> bool:
         """The figures measure the load generator or the machine, not the server."""
-        return (self.generator_saturated or self.machine_busy or self.pace_short
-                or self.open_behind)
+        return bool(self.decision.unreliable)
 
     def endpoint(self, name: str) -> EndpointStats:
         """Figures of ``"METHOD name"``; ``KeyError`` listing the known names when absent."""
@@ -120,8 +130,7 @@ class LoadResult:
     @property
     def passed(self) -> bool:
         """True when every check passed, no invariant broke and nothing went wrong."""
-        return (all(c.passed for c in self.checks) and not self.violations
-                and not self.problems and self.aborted is None and not self.interrupted)
+        return self.decision.passed
 
     def summary(self) -> dict[str, Any]:
         """The key figures and failed checks of this run (for attempt lists)."""
@@ -132,4 +141,4 @@ class LoadResult:
                 "report": self.report_path.name if self.report_path else None}
 
     def failed_checks(self) -> list[Check]:
-        return [c for c in self.checks if not c.passed]
+        return self.decision.failed_checks()
