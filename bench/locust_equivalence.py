@@ -38,15 +38,15 @@ import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from support import free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ROOT / "bench" / "locustfiles"
@@ -96,39 +96,18 @@ class Side:
     seconds: float = 0.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
-def serve_app() -> Iterator[str]:
+def serve_app(work: Path) -> Iterator[str]:
+    """``bench/locustfiles/app.py`` under uvicorn on a free port, ready; its log in ``work``."""
     port = free_port()
-    proc = subprocess.Popen(
+    server = start_server(
         [PYTHON, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"], cwd=FILES, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+         "--log-level", "warning", "--no-access-log"],
+        port=port, log_path=work / "app.log", cwd=FILES)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=1) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the benchmark app did not start") from None
-                time.sleep(0.1)
-        yield url
+        yield server.url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
+        server.stop()
 
 
 def read_tables(rows: list[list[str]]) -> tuple[dict[str, int], dict[str, int]]:
@@ -250,7 +229,7 @@ def main() -> int:
     env = {**os.environ, "CLOSED_PORT": str(free_port()), "PYTHONPATH": str(FILES)}
     verdicts: list[tuple[str, bool]] = []
     try:
-        with serve_app() as url:
+        with serve_app(work) as url:
             print(f"{len(cases)} locustfiles, {args.users} users, {args.run_time} s each side,"
                   f" target {url}")
             for i, case in enumerate(cases):

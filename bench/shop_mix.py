@@ -10,124 +10,40 @@ by default) and prints total rps and p50/p95/p99 per endpoint, then checks ``/su
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-import signal
-import socket
-import subprocess
+import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
+from support import (
+    Column,
+    free_port,
+    locust_rows,
+    print_table,
+    run_shop_mix,
+    seed_products,
+    shop_command,
+    start_server,
+)
 
-BENCH = Path(__file__).resolve().parent
-LOCUSTFILE = BENCH / "locustfile_shop.py"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_server(
-    workdir: Path, port: int, workers: int, env_extra: dict[str, str]
-) -> subprocess.Popen[bytes]:
-    """Start the shop and wait until /health answers 200."""
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'shop.db'}", **env_extra}
-    log = (workdir / "server.log").open("wb")
-    cmd = [sys.executable, "-m", "demo_api", "--port", str(port), "--workers", str(workers)]
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited:\n{(workdir / 'server.log').read_text()[-2000:]}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    stop_server(proc)
-    raise SystemExit("server not ready within 30 s")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group, SIGKILL if it lingers."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def seed(base: str, products: int) -> None:
-    """Create ``products`` products with a billion units each."""
-    with requests.Session() as session:
-        for i in range(1, products + 1):
-            body = {"name": f"Product {i}", "sku": f"SKU-{i:05d}", "price": 9.99, "stock": 10**9}
-            session.post(f"{base}/products/", json=body, timeout=5).raise_for_status()
-
-
-def read_stats(prefix: Path) -> list[dict[str, str]]:
-    """Locust's per-endpoint rows (the ``Aggregated`` row last) from its stats CSV."""
-    with open(f"{prefix}_stats.csv", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def run_mix(base: str, prefix: Path, users: int, duration: str, products: int) -> None:
-    """Run the seed mix with Locust's headless CLI against ``base``; CSV files at ``prefix``."""
-    cmd = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-        "-u", str(users), "-r", str(users), "-t", duration,
-        "--host", base, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
-    ]  # fmt: skip
-    env = {**os.environ, "SHOP_PRODUCTS": str(products)}
-    log_path = prefix.with_name(prefix.name + "_locust.log")
-    with log_path.open("wb") as log:
-        subprocess.run(
-            cmd, env=env, check=False, stdout=log, stderr=subprocess.STDOUT,
-            timeout=run_time_seconds(duration) + 120,
-        )  # fmt: skip
-
-
-def run_time_seconds(duration: str) -> float:
-    """Locust's ``--run-time`` ("30s", "2m", "1m30s", "45") in seconds."""
-    total, number = 0.0, ""
-    for char in duration:
-        if char.isdigit() or char == ".":
-            number += char
-        else:
-            total += float(number or 0) * {"h": 3600, "m": 60, "s": 1}[char]
-            number = ""
-    return total + float(number or 0)
+COLUMNS = (
+    Column("endpoint", 34, align="<"), Column("reqs", 8), Column("fails", 6),
+    Column("rps", 8, ".1f"), Column("p50", 6), Column("p95", 6), Column("p99", 6),
+    Column("max", 7, ".0f"),
+)
 
 
 def print_stats(prefix: Path) -> None:
     """Print Locust's per-endpoint figures from its CSV."""
-    rows = read_stats(prefix)
-    header = (
-        f"{'endpoint':34} {'reqs':>8} {'fails':>6} {'rps':>8} "
-        f"{'p50':>6} {'p95':>6} {'p99':>6} {'max':>7}"
-    )
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-        name = "TOTAL" if row["Name"] == "Aggregated" else f"{row['Type']} {row['Name']}"
-        print(
-            f"{name:34} {row['Request Count']:>8} {row['Failure Count']:>6} "
-            f"{float(row['Requests/s']):8.1f} {row['50%']:>6} {row['95%']:>6} {row['99%']:>6} "
-            f"{float(row['Max Response Time']):7.0f}"
-        )
-    print("(latencies in ms)")
+    rows = [
+        ("TOTAL" if row["Name"] == "Aggregated" else f"{row['Type']} {row['Name']}",
+         row["Request Count"], row["Failure Count"], float(row["Requests/s"]), row["50%"],
+         row["95%"], row["99%"], float(row["Max Response Time"]))
+        for row in locust_rows(Path(f"{prefix}_stats.csv"))
+    ]
+    print_table(COLUMNS, rows, "(latencies in ms)")
 
 
 def main() -> int:
@@ -145,13 +61,16 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="shop-bench-"))
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = start_server(workdir, port, args.workers, {"DEMO_API_FAULTS": args.faults})
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'shop.db'}",
+           "DEMO_API_FAULTS": args.faults}
+    server = start_server(shop_command(port, args.workers), port=port,
+                          log_path=workdir / "server.log", env=env)
+    base = server.url
     try:
-        seed(base, args.products)
+        seed_products(base, args.products)
         prefix = workdir / "mix"
         print(f"server workers={args.workers} users={args.users} duration={args.duration}")
-        run_mix(base, prefix, args.users, args.duration, args.products)
+        run_shop_mix(base, prefix, args.users, args.duration, args.products)
         print_stats(prefix)
         summary = requests.get(f"{base}/summary", timeout=5).json()
         print(f"summary: {summary}")
@@ -159,13 +78,11 @@ def main() -> int:
             print("OVERSOLD: negative stock found", file=sys.stderr)
             return 1
     finally:
-        stop_server(proc)
+        server.stop()
         if args.keep:
             print(f"kept {workdir}")
         else:
-            for path in sorted(workdir.rglob("*"), reverse=True):
-                path.unlink() if path.is_file() else path.rmdir()
-            workdir.rmdir()
+            shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

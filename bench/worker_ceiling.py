@@ -20,8 +20,9 @@ on each side. From those costs it prints the ratio this box could reach at best:
     so the best 2-workers/in-process ratio is C*g/(g + s)   (< C whenever s > 0).
 
 Goal: >= 1.7x on 2 cores, unless that bound (a box that also hosts the server, and is
-shared) caps it lower. Helpers are reused from ``bench/inprocess_vs_cli.py``; every process
-is bounded by a timeout and killed with its children in ``finally`` blocks.
+shared) caps it lower. The generated test is ``bench/inprocess_vs_cli.py``'s (both take it
+from ``bench/support.py``); every process is bounded by a timeout and killed with its
+children in ``finally`` blocks.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -40,19 +40,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from inprocess_vs_cli import (
+from support import (
     INPROC_INI,
     INPROC_TEST,
     SLACK_SEC,
-    USER_CLASS,
+    TRIVIAL_USER,
+    Column,
     aggregated_row,
-    bench_env,
+    child_env,
     kill_tree,
-    start_app,
+    print_table,
+    start_trivial_app,
     tail,
 )
 
 RATIO_GOAL = 1.7
+COLUMNS = (
+    Column("generator", 12, align="<"), Column("rps", 8, ".0f"), Column("whole", 8, ".0f"),
+    Column("p50", 6, ".1f"), Column("p95", 6, ".1f"), Column("fails", 5, "d"),
+    Column("cores: gen", 10, ".2f", gap="  "), Column("server", 6, ".2f"),
+    Column("other", 5, ".2f"), Column("ms CPU/req: gen", 15, ".3f", gap="  "),
+    Column("server", 6, ".3f"),
+)
 
 
 @dataclass
@@ -114,7 +123,7 @@ def run_one(url: str, server_pid: int, workers: int, args: argparse.Namespace, w
     where.mkdir(parents=True)
     (where / "pytest.ini").write_text(INPROC_INI)
     (where / "test_inprocess.py").write_text(
-        INPROC_TEST.format(user=USER_CLASS, users=args.users, seconds=args.seconds)
+        INPROC_TEST.format(user=TRIVIAL_USER, users=args.users, seconds=args.seconds)
     )
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
     cmd += ["--loadgate-host", url, "test_inprocess.py"]
@@ -129,7 +138,7 @@ def run_one(url: str, server_pid: int, workers: int, args: argparse.Namespace, w
             stdout=fh,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=bench_env_full(),
+            env=child_env(None),
         )
         try:
             # Sample the middle of the run: after start-up, spawning and warm-up.
@@ -166,11 +175,6 @@ def run_one(url: str, server_pid: int, workers: int, args: argparse.Namespace, w
     )
 
 
-def bench_env_full() -> dict[str, str]:
-    """The process environment plus what makes the bench modules importable."""
-    return {**os.environ, **bench_env()}
-
-
 def main() -> int:
     """Boot the trivial app, run each generator setup, print the table and the ratio."""
     parser = argparse.ArgumentParser(
@@ -184,10 +188,9 @@ def main() -> int:
 
     root = Path(tempfile.mkdtemp(prefix="worker-ceiling-"))
     runs: list[Run] = []
-    server = start_app(root)
+    server = start_trivial_app(root / "server.log", child_env(None))
     try:
         server_pid = server.pid
-        assert server_pid is not None
         for workers in setups:
             print(f"-- {workers} worker(s): {args.users} users, {args.seconds:g}s ...", flush=True)
             runs.append(run_one(server.url, server_pid, workers, args, root / f"w{workers}"))
@@ -203,21 +206,12 @@ def main() -> int:
         f"\ngenerator ceiling vs trivial ASGI app (1 uvicorn process), {args.users} users, no "
         f"wait, {args.seconds:g}s per setup, {cpus} CPUs shared with the server (and others)"
     )
-    header = (
-        f"{'generator':12} {'rps':>8} {'whole':>8} {'p50':>6} {'p95':>6} {'fails':>5}  "
-        f"{'cores: gen':>10} {'server':>6} {'other':>5}  {'ms CPU/req: gen':>15} {'server':>6}"
-    )
-    print(header)
-    print("-" * len(header))
-    for run in runs:
-        print(
-            f"{run.label:12} {run.window_rps:8.0f} {run.whole_rps:8.0f} "
-            f"{run.p50 or 0:6.1f} {run.p95 or 0:6.1f} {run.failures:5d}  "
-            f"{run.cores.get('generator', 0):10.2f} {run.cores.get('server', 0):6.2f} "
-            f"{run.cores.get('other', 0):5.2f}  "
-            f"{run.cost_ms('generator'):15.3f} {run.cost_ms('server'):6.3f}"
-        )
-    print("(rps: plugin's verdict window; whole: Locust's whole-run Requests/s; ms: latency)")
+    print_table(COLUMNS, [
+        (run.label, run.window_rps, run.whole_rps, run.p50 or 0, run.p95 or 0, run.failures,
+         run.cores.get("generator", 0), run.cores.get("server", 0), run.cores.get("other", 0),
+         run.cost_ms("generator"), run.cost_ms("server"))
+        for run in runs
+    ], "(rps: plugin's verdict window; whole: Locust's whole-run Requests/s; ms: latency)")
     by = {run.workers: run for run in runs}
     if 0 in by and 2 in by and by[0].window_rps:
         base, two = by[0], by[2]
