@@ -7,7 +7,7 @@ For each configuration: a fresh database (a SQLite file in a temp dir, or a fres
 one throwaway PostgreSQL server started by ``pytest_loadgate.postgres`` for the whole run),
 ``python -m demo_api --workers N`` on a free 127.0.0.1 port, ``--products`` seeded products,
 then ``bench/locustfile_shop.py`` (40% list, 30% get, 20% order, 10% pay; no wait) through
-Locust's headless CLI, exactly as ``bench/shop_mix.py`` does (its helpers are reused).
+Locust's headless CLI, exactly as ``bench/shop_mix.py`` does (both use ``bench/support.py``).
 
 Printed per configuration: total rps, p50/p95/p99 (Locust's aggregated row) and failures,
 and where the CPU went during the load: cores used by the shop's processes, by PostgreSQL's
@@ -35,17 +35,27 @@ from pathlib import Path
 
 import psutil
 import requests
-from shop_mix import (
+from support import (
+    Column,
+    aggregated_row,
     free_port,
-    read_stats,
-    run_mix,
+    print_table,
+    run_shop_mix,
     run_time_seconds,
-    seed,
+    seed_products,
+    shop_command,
     start_server,
-    stop_server,
 )
 
 from pytest_loadgate.postgres import PostgresServer
+
+COLUMNS = (
+    Column("configuration", 16, align="<"), Column("rps", 8, ".1f"), Column("p50", 6, ".0f"),
+    Column("p95", 6, ".0f"), Column("p99", 6, ".0f"), Column("reqs", 7, "d"),
+    Column("fails", 5, "d"), Column("cores: shop", 11, ".2f", gap="  "),
+    Column("pg", 5, ".2f"), Column("locust", 6, ".2f"), Column("other", 5, ".2f"),
+    Column("limited by", align="<", gap="  "),
+)
 
 
 @dataclass
@@ -150,12 +160,13 @@ def _machine_busy() -> float:
 def shop(workdir: Path, workers: int, database_url: str) -> Iterator[tuple[str, int]]:
     """The shop on ``database_url``; yields (base URL, server pid)."""
     port = free_port()
-    env = {"DATABASE_URL": database_url, "DEMO_API_FAULTS": ""}
-    proc = start_server(workdir, port, workers, env)
+    env = {**os.environ, "DATABASE_URL": database_url, "DEMO_API_FAULTS": ""}
+    server = start_server(shop_command(port, workers), port=port,
+                          log_path=workdir / "server.log", env=env)
     try:
-        yield f"http://127.0.0.1:{port}", proc.pid
+        yield server.url, server.pid
     finally:
-        stop_server(proc)
+        server.stop()
 
 
 def measure(
@@ -169,7 +180,7 @@ def measure(
     """Boot, seed, load, sample CPU, read Locust's CSV, check /summary."""
     workdir.mkdir(parents=True, exist_ok=True)
     with shop(workdir, workers, database_url) as (base, server_pid):
-        seed(base, args.products)
+        seed_products(base, args.products)
         sampler = CpuSampler(server_pid, postmaster_pid)
         prefix = workdir / "mix"
         cores: dict[str, float] = {}
@@ -182,10 +193,10 @@ def measure(
 
         sampler_thread = threading.Thread(target=sample_during_load, daemon=True)
         sampler_thread.start()
-        run_mix(base, prefix, args.users, args.duration, args.products)
+        run_shop_mix(base, prefix, args.users, args.duration, args.products)
         sampler_thread.join(timeout=10)
         summary = requests.get(f"{base}/summary", timeout=10).json()
-    total = read_stats(prefix)[-1]
+    total = aggregated_row(Path(f"{prefix}_stats.csv"))
     return Figures(
         name=name,
         rps=float(total["Requests/s"]),
@@ -254,21 +265,12 @@ def main() -> int:
         f"\nshop seed mix, {args.users} users, no wait, {args.duration} per configuration, "
         f"{cpus} CPUs (shared), Locust CLI in one process"
     )
-    header = (
-        f"{'configuration':16} {'rps':>8} {'p50':>6} {'p95':>6} {'p99':>6} {'reqs':>7} "
-        f"{'fails':>5}  {'cores: shop':>11} {'pg':>5} {'locust':>6} {'other':>5}  limited by"
-    )
-    print(header)
-    print("-" * len(header))
-    for fig in results:
-        cpu = fig.cpu
-        print(
-            f"{fig.name:16} {fig.rps:8.1f} {fig.p50:6.0f} {fig.p95:6.0f} {fig.p99:6.0f} "
-            f"{fig.requests:7d} {fig.failures:5d}  {cpu.get('shop', 0):11.2f} "
-            f"{cpu.get('postgres', 0):5.2f} {cpu.get('locust', 0):6.2f} {cpu.get('other', 0):5.2f}"
-            f"  {limit_of(fig, cpus)}"
-        )
-    print("(latencies in ms, Locust's aggregated row; cores = CPU seconds / wall seconds)")
+    print_table(COLUMNS, [
+        (fig.name, fig.rps, fig.p50, fig.p95, fig.p99, fig.requests, fig.failures,
+         fig.cpu.get("shop", 0), fig.cpu.get("postgres", 0), fig.cpu.get("locust", 0),
+         fig.cpu.get("other", 0), limit_of(fig, cpus))
+        for fig in results
+    ], "(latencies in ms, Locust's aggregated row; cores = CPU seconds / wall seconds)")
     oversold = [f.name for f in results if f.oversold]
     if oversold:
         print(f"OVERSOLD: negative stock in {oversold}", file=sys.stderr)
