@@ -53,7 +53,8 @@ def explain(result: LoadResult) -> str:
     stalls = [line for line in faults if line.startswith("server stalled")]
     lines += stalls  # the cause first: a hung server's p99 is only its consequence
     if verdict.checks:
-        lines += ["", format_table(list(verdict.checks))]
+        lines += ["", format_table(list(verdict.checks),
+                                   reference_p50_ms=(result.reference or {}).get("p50_ms"))]
     lines += [line for line in faults if line not in stalls]
     for v in verdict.violations:
         lines.append(f"invariant {v.name!r} violated {v.phase} the run at {v.at_s:.1f}s"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -32,6 +32,9 @@ from pytest_loadgate.settings import (
 from pytest_loadgate.spec import LoadSpec, Mode, run_budget_s, spec_from_marker
 from pytest_loadgate.target.reference import ReferenceServer
 from pytest_loadgate.target.server import Target, boot_target
+
+if TYPE_CHECKING:
+    from pytest_loadgate.report.schema import SummaryRow
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SPEC_KEY = pytest.StashKey[LoadSpec | None]()
@@ -87,6 +90,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.args.extend(str(p) for p in settings.locustfiles if str(p) not in config.args)
     config.pluginmanager.register(LoadgateSession(config, config.stash[SETTINGS_KEY]),
                                  "loadgate-session")
+    if config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(LoadgateHtmlExtras(config, config.stash[SETTINGS_KEY]),
+                                      "loadgate-html")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -154,7 +160,7 @@ class LoadgateSession:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[SummaryRow] = []
         self.calibration: list[dict[str, Any]] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -163,18 +169,25 @@ class LoadgateSession:
             return
         for key, value in report.user_properties:
             if key == SUMMARY_PROPERTY:
-                self.rows.append(json.loads(str(value)))
+                from pytest_loadgate.report.schema import parse_summary_row
+
+                self.rows.append(parse_summary_row(json.loads(str(value)), report.nodeid))
             elif key == CALIBRATION_PROPERTY:
                 self.calibration.extend(json.loads(str(value)))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        """Write index.html on the controller after every load test ran."""
+        """Write index.html (and the CI job summary) on the controller after every load test
+        ran."""
         if hasattr(self.config, "workerinput"):
             return
         if self.rows:
+            from pytest_loadgate.report.ci_summary import append_step_summary, step_summary_path
             from pytest_loadgate.report.index_report import write_index
 
-            write_index(self.settings.report_dir, self.rows)
+            index = write_index(self.settings.report_dir, self.rows)
+            step_summary = step_summary_path()
+            if step_summary is not None:
+                append_step_summary(step_summary, self.rows, index=index)
         if self.calibration:
             path = self.settings.report_dir / "calibration.json"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,7 +208,7 @@ class LoadgateSession:
                     tr.write_line(f"  {line}")
         if not self.rows or self.config.option.verbose < 0:
             return
-        from pytest_loadgate.report.index_report import format_summary
+        from pytest_loadgate.report.terminal import format_summary
 
         tr = terminalreporter
         tr.write_sep("=", f"loadgate: {len(self.rows)} load run(s),"
@@ -203,6 +216,36 @@ class LoadgateSession:
         for line in format_summary(self.rows):
             tr.write_line(line)
         tr.write_line(f"index: {self.settings.report_dir / 'index.html'}")
+
+
+class LoadgateHtmlExtras:
+    """Registered only with pytest-html: each load test's row gets its check table and links."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.settings = settings
+        html_path = getattr(config.option, "htmlpath", None)
+        self.html_dir = Path(html_path).parent if html_path else None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
+                                  ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Add the run's check table and report links to the call phase's extras."""
+        report = yield
+        rows = [value for key, value in item.user_properties if key == SUMMARY_PROPERTY]
+        if call.when != "call" or not rows:
+            return report
+        import pytest_html  # present: this class is registered only with pytest-html
+
+        from pytest_loadgate.report.html_extras import extras_fragment
+        from pytest_loadgate.report.schema import parse_summary_row
+
+        extras = list(getattr(report, "extras", []))
+        for value in rows:
+            row = parse_summary_row(json.loads(str(value)), item.nodeid)
+            extras.append(pytest_html.extras.html(
+                extras_fragment(row, self.settings.report_dir, self.html_dir)))
+        report.extras = extras  # type: ignore[attr-defined]
+        return report
 
 
 # -- fixtures ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Write a run's reports (Locust's HTML, CSV, our JSON) and the session's index.html."""
+"""Write a run's reports (Locust's HTML, CSV, our JSON) and build its typed report records."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_loadgate.report.rows import summary_row_of
+from pytest_loadgate.report.schema import RunReport, dump
 from pytest_loadgate.run.locust_reports import write_locust_csv, write_locust_html
 from pytest_loadgate.verdict.reliability import unreliable_reasons
 
@@ -48,10 +50,10 @@ def verdict_of(run: Run) -> str:
     return run.result.decision.outcome
 
 
-def result_document(test_id: str, run: Run, files: dict[str, Path]) -> dict[str, Any]:
-    """The JSON report's content."""
+def build_run_report(test_id: str, run: Run, files: dict[str, Path]) -> RunReport:
+    """The typed JSON report of ``run`` (NaN and infinite figures become null)."""
     r = run.result
-    return _clean({
+    return RunReport.model_validate(_clean({
         "test": test_id,
         "verdict": verdict_of(run),
         "host": r.host,
@@ -94,7 +96,18 @@ def result_document(test_id: str, run: Run, files: dict[str, Path]) -> dict[str,
         "resource_samples": r.resource_samples,
         "progress": [asdict(s) for s in run.history],
         "files": {k: p.name for k, p in files.items()},
-    })
+    }))
+
+
+def result_document(test_id: str, run: Run, files: dict[str, Path]) -> dict[str, Any]:
+    """The JSON report's content."""
+    return dump(build_run_report(test_id, run, files))
+
+
+def summary_row(test_id: str, run: Run, files: dict[str, Path]) -> dict[str, Any]:
+    """The compact record of a run that travels to the session summary and index: the same
+    row ``loadgate summary`` builds from the run's JSON report."""
+    return dump(summary_row_of(build_run_report(test_id, run, files)))
 
 
 def plan_report_files(report_dir: Path, test_id: str) -> dict[str, Path]:
@@ -115,42 +128,3 @@ def write_run_reports(run: Run, files: dict[str, Path], test_id: str) -> None:
     write_locust_csv(run.environment, files["csv"])
     files["json"].write_text(json.dumps(result_document(test_id, run, files), indent=2),
                              encoding="utf-8")
-
-
-def summary_row(test_id: str, run: Run, files: dict[str, Path]) -> dict[str, Any]:
-    """The compact record of a run that travels to the session summary and index."""
-    r = run.result
-    return _clean({
-        "test": test_id,
-        "verdict": verdict_of(run),
-        "mode": r.spec.mode,
-        "users": r.spec.users,
-        "requests": r.total.requests,
-        "rps": round(r.total.rps, 1),
-        "p95_ms": r.total.p95_ms,
-        "p99_ms": r.total.p99_ms,
-        "error_rate": round(r.total.error_rate, 4),
-        "failed_checks": [c.describe() for c in r.failed_checks()],
-        "checks": [c.as_dict() for c in r.checks],
-        "server_resources": r.server_resources,
-        "generator_cpu_avg": (r.generator_resources or {}).get("cpu_avg"),
-        "generator_saturated": r.generator_saturated,
-        "machine_stall": r.machine_stall,
-        "machine_steal": r.machine_steal,
-        "pace": r.pace,
-        "reference": r.reference,
-        "stalls": r.stalls,
-        "open": r.open,
-        "censored": r.total.censored,
-        "service_p95_ms": r.total.service_p95_ms if r.spec.open is not None else None,
-        "unreliable_reasons": unreliable_reasons(r),
-        "steps": r.steps,
-        "window_s": list(r.window_s),
-        "timeline": [{"t": p["start_s"], "rps": p["rps"], "p95": p["p95_ms"]}
-                     for p in r.timeline],
-        "watched": [{"url": w["url"], "last_status": w["last_status"], "failures": w["failures"],
-                     "last_body": w["last_body"]} for w in r.watched],
-        "problems": r.problems + [f"invariant {v.name!r}: {v.message}" for v in r.violations]
-        + ([r.aborted] if r.aborted else []) + [f"note: {n}" for n in r.notes],
-        "files": {k: p.name for k, p in files.items()},
-    })

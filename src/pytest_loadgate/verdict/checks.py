@@ -6,6 +6,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from pytest_loadgate.report.check_table import describe_check, format_check_table
+from pytest_loadgate.report.units import format_metric
 from pytest_loadgate.run.stall import Stall
 from pytest_loadgate.spec import SERVER_THRESHOLD_KEYS, LoadSpec, Thresholds
 from pytest_loadgate.stats.metrics import EndpointStats
@@ -35,7 +37,7 @@ class Check:
             return self.threshold
         base = self.threshold.split(" ", 1)[0]
         if base in ("p50_rel", "p50_ref"):
-            return "ratio"
+            return base
         return base if base in ("rps", "error_rate") else f"{base}_ms"
 
     @property
@@ -54,49 +56,15 @@ class Check:
             del data["detail"]
         return data
 
-    def describe(self) -> str:
-        """A sentence such as ``GET /x p95_ms 612.3 > limit 500``."""
-        if self.baseline is not None:
-            metric = self.threshold.split(" ", 1)[0]
-            if self.measured is None:
-                return f"{self.scope} {metric}: in the baseline but not measured in this run"
-            if metric == "error_rate":
-                return (f"{self.scope} error_rate {format_value('error_rate', self.measured)}"
-                        f" vs baseline {format_value('error_rate', self.baseline)}"
-                        f" (limit +{(self.allowed or 0) * 100:.2f} points)")
-            ratio = self.measured / self.baseline if self.baseline else math.inf
-            bound = 1 - (self.allowed or 0) if metric == "rps" else 1 + (self.allowed or 0)
-            return (f"{self.scope} {metric} {ratio:.2f}× baseline"
-                    f" ({format_value(self.metric, self.measured)} vs"
-                    f" {format_value(self.metric, self.baseline)}; limit {bound:.2f}×)")
-        if self.threshold == "max_stall" and self.detail:
-            return self.detail
-        if self.measured is None:
-            if self.threshold in SERVER_THRESHOLD_KEYS:
-                return f"{self.threshold} set but no server process was watched"
-            return f"{self.scope}: {self.threshold} set but the endpoint received no requests"
-        op = "OK" if self.passed else ("<" if self.threshold == "min_rps" else ">")
-        value = format_value(self.threshold, self.measured)
-        limit = format_value(self.threshold, self.limit)
-        text = f"{self.scope} {self.threshold} {value} {op} limit {limit}"
-        return f"{text} ({self.detail})" if self.detail else text
+    def describe(self, *, reference_p50_ms: float | None = None) -> str:
+        """A sentence such as ``GET /x p95_ms 612.3 ms > limit 500.0 ms`` (see
+        :func:`pytest_loadgate.report.check_table.describe_check`)."""
+        return describe_check(self, reference_p50_ms=reference_p50_ms)
 
 
 def format_value(threshold: str, value: float | None) -> str:
-    """Render a measured value with its unit."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if threshold.endswith("error_rate") or threshold.endswith("dropped_rate"):
-        return f"{value * 100:.2f}%"
-    if threshold.endswith("rps"):
-        return f"{value:.1f}/s"
-    if threshold.endswith("_mb"):
-        return f"{value:.1f} MB"
-    if threshold == "ratio":
-        return f"{value:.2f}×"
-    if threshold == "max_stall":
-        return f"{value:.1f} s"
-    return f"{value:.1f} ms" if value >= 1 else f"{value:g} ms"
+    """Render a measured value with its unit (see :mod:`pytest_loadgate.report.units`)."""
+    return format_metric(threshold, value)
 
 
 def _judge(scope: str, thresholds: Thresholds, stats: EndpointStats | None,
@@ -156,15 +124,6 @@ def fault_checks(spec: LoadSpec, stalls: list[Stall],
     return checks
 
 
-def format_table(checks: list[Check]) -> str:
-    """A plain-text table: scope, threshold, limit, measured, verdict."""
-    rows = [("scope", "threshold", "limit", "measured", "verdict")]
-    for c in checks:
-        verdict = "PASS" if c.passed else ("NO DATA" if c.measured is None else "FAIL")
-        rows.append((c.scope, c.threshold, f"{c.comparison} {format_value(c.metric, c.limit)}",
-                     format_value(c.metric, c.measured), verdict))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+def format_table(checks: list[Check], *, reference_p50_ms: float | None = None) -> str:
+    """A plain-text table: scope, threshold, limit, measured, (baseline,) verdict."""
+    return format_check_table(checks, reference_p50_ms=reference_p50_ms)

@@ -1,0 +1,291 @@
+"""The typed report schema: a run's JSON document and the session's summary row.
+
+:class:`RunReport` is what ``<timestamp>_<test>.json`` holds; :class:`SummaryRow` is the compact
+record of a run that the session's index, the terminal table, the CSV, the markdown summaries
+and the ``loadgate`` command line render. Both carry ``schema_version``; figures that could not
+be measured (NaN) are ``null``. Documents written before ``schema_version`` existed read as
+version 1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
+from pydantic_core.core_schema import SerializerFunctionWrapHandler
+
+SCHEMA_VERSION = 1
+
+Verdict = Literal["passed", "failed", "interrupted"]
+
+
+class ReportError(ValueError):
+    """A report file that cannot be read: the message names the file and the field."""
+
+
+class _Record(BaseModel):
+    """Sub-records: known fields typed, fields added by newer writers kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Figures(_Record):
+    """An endpoint's (or the total's) figures over the verdict window (``EndpointStats``)."""
+
+    name: str
+    requests: int
+    failures: int
+    error_rate: float
+    rps: float
+    avg_ms: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    status_counts: dict[str, int] = Field(default_factory=dict)
+    censored: int = 0
+    service_p50_ms: float | None = None
+    service_p95_ms: float | None = None
+    service_p99_ms: float | None = None
+    approximate: bool = False
+
+
+class CheckRecord(_Record):
+    """One check: a threshold, or a regression rule against the baseline's median."""
+
+    scope: str
+    threshold: str
+    limit: float
+    measured: float | None
+    passed: bool
+    #: Regression checks only: the baseline's median and the allowed regression.
+    baseline: float | None = None
+    allowed: float | None = None
+    detail: str = ""
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if self.baseline is None:
+            data.pop("baseline", None)
+            data.pop("allowed", None)
+        if not self.detail:
+            data.pop("detail", None)
+        return data
+
+
+class EndpointPoint(_Record):
+    """One endpoint in one second of the timeline."""
+
+    requests: int
+    p95_ms: float | None
+
+
+class TimelinePoint(_Record):
+    """One second of the whole run (not only the verdict window)."""
+
+    start_s: float
+    requests: int
+    rps: float
+    p95_ms: float | None
+    failures: int
+    endpoints: dict[str, EndpointPoint] = Field(default_factory=dict)
+
+
+class StallRecord(_Record):
+    start_s: float
+    duration_s: float
+    outstanding: int
+    ongoing: bool = False
+
+
+class StepRecord(_Record):
+    users: int
+    start_s: float
+    end_s: float
+    requests: int
+    rps: float
+    p95_ms: float | None
+    error_rate: float
+
+
+class WatchedRecord(_Record):
+    url: str
+    polls: int = 0
+    failures: int = 0
+    last_status: int | None = None
+    last_body: Any = None
+    last_error: str | None = None
+    poll_mean_ms: float | None = None
+    poll_max_ms: float | None = None
+
+
+class RunReport(BaseModel):
+    """The JSON report of one load run: spec, window, exact figures, checks and verdict."""
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: int = SCHEMA_VERSION
+    test: str
+    verdict: Verdict
+    host: str
+    mode: str
+    created: str
+    spec: dict[str, Any]
+    window_s: tuple[float, float]
+    duration_s: float
+    percentiles: str
+    latency: str
+    total: Figures
+    endpoints: dict[str, Figures]
+    checks: list[CheckRecord]
+    violations: list[dict[str, Any]] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+    aborted: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    attempts: list[dict[str, Any]] = Field(default_factory=list)
+    baseline: str | None = None
+    exceptions: list[dict[str, Any]] = Field(default_factory=list)
+    server_resources: dict[str, float | None] | None = None
+    generator_resources: dict[str, float | None] | None = None
+    generator_saturated: bool = False
+    machine_stall: float | None = None
+    machine_steal: float | None = None
+    pace: dict[str, float | None] | None = None
+    reference: dict[str, float | None] | None = None
+    stalls: list[StallRecord] = Field(default_factory=list)
+    open: dict[str, float | None] | None = None
+    censored: int = 0
+    samples: dict[str, Any] = Field(default_factory=dict)
+    unreliable: bool = False
+    unreliable_reasons: list[str] = Field(default_factory=list)
+    watched: list[WatchedRecord] = Field(default_factory=list)
+    steps: list[StepRecord] = Field(default_factory=list)
+    timeline: list[TimelinePoint] = Field(default_factory=list)
+    resource_samples: dict[str, list[dict[str, float | None]]] = Field(default_factory=dict)
+    progress: list[dict[str, Any]] = Field(default_factory=list)
+    files: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def reference_p50_ms(self) -> float | None:
+        """The machine-speed reference's median over the window, when it was measured."""
+        return (self.reference or {}).get("p50_ms")
+
+
+class ChartPoint(_Record):
+    """One second of a run as the index's charts draw it."""
+
+    t: float
+    rps: float
+    p95: float | None
+    #: p95 (ms) per endpoint in that second; absent where the endpoint had no request.
+    endpoints: dict[str, float | None] = Field(default_factory=dict)
+
+
+class SummaryRow(BaseModel):
+    """The compact record of a run: what the session's index, the terminal table, the CSV,
+    the markdown summaries and ``loadgate summary`` show."""
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: int = SCHEMA_VERSION
+    test: str
+    verdict: Verdict
+    mode: str
+    users: int | None = None
+    requests: int
+    rps: float
+    p95_ms: float | None
+    p99_ms: float | None
+    error_rate: float
+    failures: int = 0
+    avg_ms: float | None = None
+    p50_ms: float | None = None
+    max_ms: float | None = None
+    failed_checks: list[str] = Field(default_factory=list)
+    checks: list[CheckRecord] = Field(default_factory=list)
+    server_resources: dict[str, float | None] | None = None
+    generator_cpu_avg: float | None = None
+    generator_saturated: bool = False
+    machine_stall: float | None = None
+    machine_steal: float | None = None
+    pace: dict[str, float | None] | None = None
+    reference: dict[str, float | None] | None = None
+    stalls: list[StallRecord] = Field(default_factory=list)
+    open: dict[str, float | None] | None = None
+    censored: int = 0
+    service_p95_ms: float | None = None
+    unreliable_reasons: list[str] = Field(default_factory=list)
+    steps: list[StepRecord] = Field(default_factory=list)
+    window_s: tuple[float, float] | None = None
+    timeline: list[ChartPoint] = Field(default_factory=list)
+    watched: list[WatchedRecord] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)
+    files: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def reference_p50_ms(self) -> float | None:
+        return (self.reference or {}).get("p50_ms")
+
+    def regression_checks(self) -> list[CheckRecord]:
+        """The checks against the baseline (they carry its median)."""
+        return [c for c in self.checks if c.baseline is not None]
+
+    def failed(self) -> list[CheckRecord]:
+        return [c for c in self.checks if not c.passed]
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """The JSON-ready form of a report model."""
+    return model.model_dump(mode="json")
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(document)"
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"field {_field_path(first['loc'])!r}: {first['msg']}{more}"
+
+
+def parse_run_report(data: Any, source: str = "<data>") -> RunReport:
+    """Validate a parsed JSON document as a :class:`RunReport`; :class:`ReportError` names
+    ``source`` and the first bad field."""
+    if not isinstance(data, dict):
+        raise ReportError(f"{source}: not a loadgate run report (a JSON object is expected,"
+                          f" got {type(data).__name__})")
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise ReportError(f"{source}: field 'schema_version': {version} is newer than this"
+                          f" pytest-loadgate reads ({SCHEMA_VERSION}); upgrade it")
+    try:
+        return RunReport.model_validate(data)
+    except ValidationError as exc:
+        raise ReportError(f"{source}: {_first_error(exc)}") from None
+
+
+def load_run_report(path: Path) -> RunReport:
+    """Read and validate a run's JSON report; :class:`ReportError` on any problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ReportError(f"{path}: not valid JSON ({exc})") from None
+    return parse_run_report(data, str(path))
+
+
+def parse_summary_row(data: Any, source: str = "<row>") -> SummaryRow:
+    """Validate a summary row (as it travels from a test, or an xdist worker, to the session)."""
+    try:
+        return SummaryRow.model_validate(data)
+    except ValidationError as exc:
+        raise ReportError(f"{source}: {_first_error(exc)}") from None

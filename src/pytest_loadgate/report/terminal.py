@@ -1,0 +1,63 @@
+"""Summary rows as plain-text lines: pytest's terminal summary and ``loadgate summary``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pytest_loadgate.report.schema import SummaryRow
+from pytest_loadgate.report.units import Unit, format_figure
+
+#: The figure columns of a summary table: header, row field, unit.
+FIGURE_COLUMNS: tuple[tuple[str, str, Unit], ...] = (
+    ("requests", "requests", "count"),
+    ("rps", "rps", "rps"),
+    ("p95", "p95_ms", "ms"),
+    ("p99", "p99_ms", "ms"),
+    ("errors", "error_rate", "percent"),
+)
+
+
+def figure_cells(row: SummaryRow) -> list[str]:
+    """The row's figures, each formatted by its unit, in :data:`FIGURE_COLUMNS` order."""
+    return [format_figure(getattr(row, name), unit) for _, name, unit in FIGURE_COLUMNS]
+
+
+def fault_summary(row: SummaryRow) -> list[str]:
+    """The open model's schedule and any censored requests, one line each."""
+    lines = []
+    o = row.open
+    if o:
+        service = row.service_p95_ms
+        lines.append(
+            f"open model: {format_figure(o.get('started'), 'count')} of"
+            f" {format_figure(o.get('scheduled'), 'count')} scheduled iterations started"
+            f" ({format_figure(o.get('send_rate'), 'percent')}, asked"
+            f" {format_figure(o.get('asked_rate'), 'rps')}),"
+            f" {format_figure(o.get('dropped'), 'count')} dropped,"
+            f" {format_figure(o.get('peak_busy'), 'count')} of"
+            f" {format_figure(o.get('max_users'), 'count')} users busy at most, start lateness"
+            f" p99 {format_figure(o.get('lateness_p99_ms'), 'ms')}"
+            + (f"; p95 {format_figure(row.p95_ms, 'ms')} from the scheduled start,"
+               f" {format_figure(service, 'ms')} service time" if service is not None else ""))
+    if row.censored:
+        lines.append(f"{row.censored} request(s) unanswered when the run ended (counted as"
+                     " failed)")
+    return lines
+
+
+def format_summary(rows: Sequence[SummaryRow], *, details: bool = True) -> list[str]:
+    """One line per run with its key figures; with ``details``, then its failed checks,
+    problems and fault lines, indented."""
+    width = max([len(r.test) for r in rows] + [4])
+    cells = [figure_cells(r) for r in rows]
+    widths = [max([len(header), 8] + [len(c[i]) for c in cells])
+              for i, (header, _, _) in enumerate(FIGURE_COLUMNS)]
+    lines = [f"{'test'.ljust(width)}  {'verdict':11}  "
+             + "  ".join(h.rjust(w) for (h, _, _), w in zip(FIGURE_COLUMNS, widths, strict=True))]
+    for r, row_cells in zip(rows, cells, strict=True):
+        lines.append(f"{r.test.ljust(width)}  {r.verdict.upper():11}  "
+                     + "  ".join(c.rjust(w) for c, w in zip(row_cells, widths, strict=True)))
+        if details:
+            lines += [f"    {line}" for line in [*r.failed_checks, *r.problems,
+                                                 *fault_summary(r)]]
+    return lines
