@@ -158,29 +158,6 @@ def test_relative_p50_sees_one_endpoint_slow_down_but_not_the_whole_machine() ->
     assert failed[0].describe().startswith("GET /a p50_rel 2.00× baseline")
 
 
-def test_cpu_pressure_share_of_the_window() -> None:
-    from pytest_loadgate.run.monitor import stall_share
-
-    samples = [(float(t), t * 400_000) for t in range(0, 11)]  # 0.4 s stalled per second
-    assert stall_share(samples, 2.0, 8.0) == pytest.approx(0.4)
-    assert stall_share(samples[:1], 0.0, 10.0) is None
-
-
-def test_steal_share_of_the_window_and_proc_stat_parsing(tmp_path: Path) -> None:
-    from pytest_loadgate.run.monitor import cpu_steal_ticks, steal_share
-
-    # 200 ticks per second on 2 CPUs, 20 of them stolen: 10% steal.
-    samples = [(float(t), t * 20, t * 200) for t in range(0, 11)]
-    assert steal_share(samples, 2.0, 8.0) == pytest.approx(0.1)
-    assert steal_share(samples[:1], 0.0, 10.0) is None
-    stat = tmp_path / "stat"
-    stat.write_text("cpu  100 5 50 800 10 0 5 30 7 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
-    assert cpu_steal_ticks(str(stat)) == (30, 1000)
-    stat.write_text("intr 1 2 3\n")
-    assert cpu_steal_ticks(str(stat)) is None
-    assert cpu_steal_ticks(str(tmp_path / "missing")) is None
-
-
 def test_steal_or_stall_makes_the_machine_busy_and_the_run_unreliable() -> None:
     from pytest_loadgate.spec import build_spec
     from pytest_loadgate.stats.metrics import summarize

@@ -1,4 +1,6 @@
-"""Watched URLs report their own cost, and a costly one is named in the run's notes."""
+"""The run's monitor (``pytest_loadgate.run.monitor``): the machine's CPU pressure and steal over
+the verdict window, and watched URLs that report their own cost (a costly one is named in the
+run's notes)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,17 @@ import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from pytest_loadgate.run.monitor import WatchedUrl, watcher_cost_notes
+from pytest_loadgate.run.monitor import (
+    WatchedUrl,
+    cpu_steal_ticks,
+    stall_share,
+    steal_share,
+    watcher_cost_notes,
+)
 
 SERVER = """
 import sys, time
@@ -83,3 +92,22 @@ def test_an_unreachable_watcher_fails_its_poll_and_still_counts_its_cost() -> No
     watched.poll(0.0)
     assert watched.failures == 1 and watched.last_status is None and watched.last_error
     assert watched.busy_s > 0 and watched.as_dict()["poll_max_ms"] > 0
+
+
+def test_cpu_pressure_share_of_the_window() -> None:
+    samples = [(float(t), t * 400_000) for t in range(0, 11)]  # 0.4 s stalled per second
+    assert stall_share(samples, 2.0, 8.0) == pytest.approx(0.4)
+    assert stall_share(samples[:1], 0.0, 10.0) is None
+
+
+def test_steal_share_of_the_window_and_proc_stat_parsing(tmp_path: Path) -> None:
+    # 200 ticks per second on 2 CPUs, 20 of them stolen: 10% steal.
+    samples = [(float(t), t * 20, t * 200) for t in range(0, 11)]
+    assert steal_share(samples, 2.0, 8.0) == pytest.approx(0.1)
+    assert steal_share(samples[:1], 0.0, 10.0) is None
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 5 50 800 10 0 5 30 7 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+    assert cpu_steal_ticks(str(stat)) == (30, 1000)
+    stat.write_text("intr 1 2 3\n")
+    assert cpu_steal_ticks(str(stat)) is None
+    assert cpu_steal_ticks(str(tmp_path / "missing")) is None
