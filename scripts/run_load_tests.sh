@@ -100,13 +100,19 @@ elif [[ "$REPORTS" != /* ]]; then
 fi
 cd "$ROOT"
 PY="$ROOT/.venv/bin/python"
-HELPERS="$ROOT/scripts/loadgate_helpers.py"
+HELPERS="$ROOT/scripts/interactive_helpers.py"
 if [[ ! -x "$PY" ]]; then
     echo "$PROG: no virtualenv at $ROOT/.venv" >&2
     echo "Create it first: 'make .venv/.installed' (or 'make test', which also runs the suite)." >&2
     exit 1
 fi
 mkdir -p "$REPORTS"
+# The plugin's console script (its module where the venv predates the script's entry point).
+if [[ -x "$ROOT/.venv/bin/loadgate" ]]; then
+    LOADGATE=("$ROOT/.venv/bin/loadgate")
+else
+    LOADGATE=("$PY" -m pytest_loadgate.cli)
+fi
 
 timestamp() { date +%Y%m%d-%H%M%S; }
 
@@ -133,6 +139,39 @@ selection() {
     esac
 }
 
+# has_reports DIR: true if a load run wrote its JSON report into DIR.
+has_reports() { compgen -G "$1/[0-9]*_*.json" >/dev/null; }
+
+# html_escape: stdin to stdout with &, < and > escaped.
+html_escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g'; }
+
+# summarize_mode MODE STEM EXIT_CODE: <stem>.csv (one line per load run, from the JSON reports
+# in <stem>/) and <stem>.html (the run's index.html, its links resolved into <stem>/; or the end
+# of the log when no load run wrote a report).
+summarize_mode() {
+    local mode="$1" stem="$2" rc="$3" dir
+    dir="$(basename "$stem")"
+    if has_reports "$stem"; then
+        # From the stem's folder: the CSV's report paths are relative to where it lies.
+        (cd "$(dirname "$stem")" && "${LOADGATE[@]}" summary "$dir" --format csv) >"$stem.csv"
+    else
+        : >"$stem.csv"
+    fi
+    if [[ -f "$stem/index.html" ]]; then
+        sed "0,/<head>/s||<head><base href=\"$dir/\">|" "$stem/index.html" >"$stem.html"
+    else
+        {
+            echo "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            echo "<title>loadgate $mode: no load run</title></head><body>"
+            echo "<h1>loadgate $mode: no load test finished</h1>"
+            echo "<p>pytest exited with code $rc before any load run wrote a report. The end of its output:</p>"
+            echo "<pre>"
+            tail -n 60 "$stem.log" | html_escape
+            echo "</pre></body></html>"
+        } >"$stem.html"
+    fi
+}
+
 # run_pytest_mode MODE: run the mode's selection, write its reports; returns pytest's exit code.
 # Sets LAST_STEM to the reports' stem.
 run_pytest_mode() {
@@ -157,8 +196,7 @@ run_pytest_mode() {
     "$PY" "${args[@]}" 2>&1 | (trap '' INT; exec tee -a "$stem.log")
     rc=${PIPESTATUS[0]}
     set -e
-    "$PY" "$HELPERS" summarize --mode "$mode" --run-dir "$stem" --stem "$stem" \
-        --exit-code "$rc" --log "$stem.log" || echo "$PROG: could not summarize $stem" >&2
+    summarize_mode "$mode" "$stem" "$rc"
     echo "== loadgate $mode: pytest exit $rc; reports: ${stem#"$ROOT/"}.html ${stem#"$ROOT/"}.csv ${stem#"$ROOT/"}.log" \
         | tee -a "$stem.log"
     return "$rc"
@@ -171,6 +209,48 @@ run_single() {
     ((INTERRUPTED)) && exit 130
     ((rc == 0)) || exit 1
     exit 0
+}
+
+# write_all_summary STEM MODE:RC:MODE_STEM...: print every load run of the modes (one table,
+# from their JSON reports) and each mode's pytest exit status; write <stem>.csv and <stem>.html.
+write_all_summary() {
+    local stem="$1" item mode rc mode_stem
+    shift
+    local -a dirs=() rows=()
+    for item in "$@"; do
+        mode="${item%%:*}"; rc="$(cut -d: -f2 <<<"$item")"; mode_stem="$(cut -d: -f3- <<<"$item")"
+        has_reports "$mode_stem" && dirs+=("$(basename "$mode_stem")")
+        if ((rc == 0)); then
+            rows+=("<tr><td><a href=\"$(basename "$mode_stem").html\">$mode</a></td><td class=\"pass\">PASSED</td></tr>")
+        else
+            rows+=("<tr><td><a href=\"$(basename "$mode_stem").html\">$mode</a></td><td class=\"fail\">FAILED (exit $rc)</td></tr>")
+        fi
+    done
+    if ((${#dirs[@]})); then
+        (cd "$(dirname "$stem")" && "${LOADGATE[@]}" summary "${dirs[@]}") || true
+        (cd "$(dirname "$stem")" && "${LOADGATE[@]}" summary "${dirs[@]}" --format csv) \
+            >"$stem.csv" || true
+    else
+        echo "(no load run wrote a report)"
+        : >"$stem.csv"
+    fi
+    echo
+    for item in "$@"; do
+        mode="${item%%:*}"; rc="$(cut -d: -f2 <<<"$item")"; mode_stem="$(cut -d: -f3- <<<"$item")"
+        if ((rc == 0)); then
+            printf '%-9s  ok (%s.log)\n' "$mode" "${mode_stem#"$ROOT/"}"
+        else
+            printf '%-9s  FAILED (pytest exit %s; %s.log)\n' "$mode" "$rc" "${mode_stem#"$ROOT/"}"
+        fi
+    done
+    {
+        echo "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>loadgate: all modes</title>"
+        echo "<style>body { font-family: system-ui, sans-serif; margin: 2em; } td { padding: .3em .6em; }"
+        echo ".pass { color: #137333; font-weight: bold; } .fail { color: #b3261e; font-weight: bold; }</style>"
+        echo "</head><body><h1>loadgate: all modes</h1><table><tr><th>mode</th><th>result</th></tr>"
+        printf '%s\n' "${rows[@]}"
+        echo "</table><p>Each mode's page lists its load tests, checks and charts.</p></body></html>"
+    } >"$stem.html"
 }
 
 run_all() {
@@ -190,11 +270,7 @@ run_all() {
     done
     echo
     echo "============================ loadgate: all modes ============================"
-    "$PY" "$HELPERS" table "${results[@]}" --csv "$stem.csv" --html "$stem.html" \
-        | tee "$stem.log"
-    for mode in "${results[@]}"; do
-        echo "${mode%%:*}: $(cut -d: -f3- <<<"$mode").log" >>"$stem.log"
-    done
+    write_all_summary "$stem" "${results[@]}" | tee "$stem.log"
     echo "summary: ${stem#"$ROOT/"}.html ${stem#"$ROOT/"}.csv ${stem#"$ROOT/"}.log"
     ((INTERRUPTED)) && exit 130
     ((any_failed == 0)) || exit 1
