@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -24,6 +23,8 @@ from typing import Any
 
 import psutil
 import pytest
+
+from pytest_loadgate.target.server import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "run_load_tests.sh"
@@ -66,13 +67,6 @@ def test_usage_errors_exit_2_with_a_message(tmp_path: Path, args: tuple[str, ...
 
 
 # -- interactive ---------------------------------------------------------------------------------
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 class Output:
     """A process's merged output, written to a file (no reader thread: pytest-loadgate patches
