@@ -508,15 +508,18 @@ class LoadRun:
         return summary
 
     def _timeline(self, end: float, bin_s: float = 1.0) -> list[dict[str, Any]]:
-        """Per-second requests, rps, p95 and failures over the whole run."""
+        """Per-second requests, rps, p95 and failures over the whole run, with each
+        endpoint's requests and p95 (the index's latency chart)."""
         out = []
         start = 0.0
         while start < end:
             stop = min(start + bin_s, end)
-            total, _ = self.stats_between(start, stop)
+            total, endpoints = self.stats_between(start, stop)
             out.append({"start_s": round(start, 2), "requests": total.requests,
                         "rps": round(total.rps, 1), "p95_ms": total.p95_ms,
-                        "failures": total.failures})
+                        "failures": total.failures,
+                        "endpoints": {name: {"requests": e.requests, "p95_ms": e.p95_ms}
+                                      for name, e in sorted(endpoints.items())}})
             start = stop
         return out
 
