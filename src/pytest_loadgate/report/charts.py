@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pytest_loadgate.report.schema import ChartPoint, CheckRecord, SummaryRow
 from pytest_loadgate.report.units import Unit, format_figure
 
-WIDTH = 720
+WIDTH = 600
 HEIGHT = 230
 MARGIN_LEFT = 64
 MARGIN_RIGHT = 16
@@ -146,12 +146,21 @@ def legend(entries: Sequence[tuple[str, str, str]]) -> str:
     return f'<ul class="legend">{items}</ul>'
 
 
-def _chart(title: str, y_label: str, points: Sequence[ChartPoint], series: Sequence[Series],
-           bands: Sequence[Band], window: Sequence[float] | None, notes: Sequence[str]) -> str:
-    times = [p.t for p in points]
+def midpoints(points: Sequence[ChartPoint], end_s: float | None) -> tuple[list[float], float]:
+    """Where each point's bin is drawn (its middle), and where the time axis ends."""
+    starts = [p.t for p in points]
+    step = starts[1] - starts[0] if len(starts) > 1 else 1.0
+    ends = [*starts[1:], max(end_s or 0.0, starts[-1] + step)]
+    return [(a + b) / 2 for a, b in zip(starts, ends, strict=True)], ends[-1]
+
+
+def _chart(title: str, y_label: str, row: SummaryRow, series: Sequence[Series],
+           bands: Sequence[Band], notes: Sequence[str]) -> str:
+    times, t_end = midpoints(row.timeline, row.duration_s)
+    window = row.window_s
     values = [v for s in series for v in s.values if v is not None]
     top = max([*values, *(max(b.baseline, b.limit) for b in bands), 0.0])
-    plot = Plot(times[-1] + (times[-1] - times[-2] if len(times) > 1 else 1.0), top * 1.05)
+    plot = Plot(t_end, top * 1.05)
     body = (plot.window(window) + "".join(plot.band(b) for b in bands) + plot.axes(y_label)
             + "".join(plot.line(times, s) for s in series))
     entries = [("line", s.color, s.label) for s in series]
@@ -183,7 +192,7 @@ def throughput_chart(row: SummaryRow) -> str:
     points = row.timeline
     series = [Series("requests/s (all endpoints)", RPS_COLOR, tuple(p.rps for p in points))]
     bands = _band(_regression(row.checks, "total", "rps"), RPS_COLOR, "total rps", "rps")
-    return _chart("Throughput", "requests/s", points, series, bands, row.window_s, [])
+    return _chart("Throughput", "requests/s", row, series, bands, [])
 
 
 def latency_chart(row: SummaryRow) -> str:
@@ -204,8 +213,7 @@ def latency_chart(row: SummaryRow) -> str:
         bands += _band(_regression(row.checks, name, "p95"), color, f"{name} p95", "ms")
     notes = ([f"{len(names) - len(drawn)} less frequent endpoint(s) not drawn"]
              if len(names) > len(drawn) else [])
-    return _chart("Latency (p95 per second)", "latency p95 (ms)", points, series, bands,
-                  row.window_s, notes)
+    return _chart("Latency (p95 per second)", "latency p95 (ms)", row, series, bands, notes)
 
 
 def run_charts(row: SummaryRow) -> str:

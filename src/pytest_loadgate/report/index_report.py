@@ -38,7 +38,7 @@ svg.chart path.series { stroke-width: 1.6; stroke-linejoin: round; }
 svg.chart rect.window { fill: #e6f4ea; }
 svg.chart .baseline-band rect { opacity: .12; }
 svg.chart .baseline-band line { stroke-dasharray: 5 3; stroke-width: 1.2; }
-ul.legend { list-style: none; padding: 0; margin: .3em 0 0; font-size: 85%; max-width: 720px;
+ul.legend { list-style: none; padding: 0; margin: .3em 0 0; font-size: 85%; max-width: 600px;
 display: flex; flex-wrap: wrap; gap: .2em 1.2em; }
 ul.legend .swatch { display: inline-block; width: 1.4em; height: .7em; margin-right: .4em;
 vertical-align: middle; background: var(--c); }

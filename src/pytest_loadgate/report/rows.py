@@ -16,10 +16,15 @@ def _max(values: Sequence[float | None]) -> float | None:
     return max(present) if present else None
 
 
-def chart_points(timeline: Sequence[TimelinePoint],
+def chart_points(timeline: Sequence[TimelinePoint], duration_s: float | None = None,
                  max_points: int = MAX_CHART_POINTS) -> list[ChartPoint]:
     """Per-second points for the charts; past ``max_points`` seconds, consecutive seconds are
-    merged (mean rps, the highest p95: a spike stays visible)."""
+    merged (mean rps, the highest p95: a spike stays visible). A last second cut short by the
+    end of the run (under half a second, whose rate is noise) is left out."""
+    if duration_s is not None and len(timeline) > 1:
+        step = timeline[1].start_s - timeline[0].start_s
+        if duration_s - timeline[-1].start_s < step / 2:
+            timeline = timeline[:-1]
     size = max(1, -(-len(timeline) // max_points))  # ceil
     points = []
     for i in range(0, len(timeline), size):
@@ -82,7 +87,8 @@ def summary_row_of(report: RunReport) -> SummaryRow:
         unreliable_reasons=report.unreliable_reasons,
         steps=report.steps,
         window_s=report.window_s,
-        timeline=chart_points(report.timeline),
+        duration_s=report.duration_s,
+        timeline=chart_points(report.timeline, report.duration_s),
         watched=report.watched,
         problems=problems_of(report),
         files=report.files,

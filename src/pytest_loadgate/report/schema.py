@@ -221,6 +221,8 @@ class SummaryRow(BaseModel):
     unreliable_reasons: list[str] = Field(default_factory=list)
     steps: list[StepRecord] = Field(default_factory=list)
     window_s: tuple[float, float] | None = None
+    #: The whole run's length (the charts' time axis).
+    duration_s: float | None = None
     timeline: list[ChartPoint] = Field(default_factory=list)
     watched: list[WatchedRecord] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)

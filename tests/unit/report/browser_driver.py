@@ -57,8 +57,31 @@ READ_INDEX = """() => {
                                                                   + 'table.checks td.fail'))
                                .map((td) => [td.innerText.trim(), getComputedStyle(td).color])
                              : [],
-        notes: detail ? Array.from(detail.querySelectorAll('li')).map((li) => li.innerText.trim())
-                      : [],
+        notes: detail ? Array.from(detail.querySelectorAll(':scope > td > ul > li'))
+                              .map((li) => li.innerText.trim()) : [],
+        charts: detail ? Array.from(detail.querySelectorAll('figure.chart')).map((fig) => {
+          const svg = fig.querySelector('svg');
+          const box = svg.getBoundingClientRect();
+          return {
+            caption: text(fig.querySelector('figcaption')),
+            width: box.width, height: box.height,
+            axis_labels: Array.from(svg.querySelectorAll('text.axis-label'))
+                              .map((t) => t.textContent.trim()),
+            x_ticks: Array.from(svg.querySelectorAll('.axis.x text:not(.axis-label)'))
+                          .map((t) => t.textContent.trim()),
+            y_ticks: Array.from(svg.querySelectorAll('.axis.y text:not(.axis-label)'))
+                          .map((t) => t.textContent.trim()),
+            lines: Array.from(svg.querySelectorAll('path.series')).map((p) => {
+              const b = p.getBBox();
+              return {label: p.querySelector('title').textContent, color: p.getAttribute('stroke'),
+                      width: b.width, height: b.height};
+            }),
+            window_width: svg.querySelector('rect.window')
+                          ? svg.querySelector('rect.window').getBBox().width : 0,
+            legend: Array.from(fig.querySelectorAll('ul.legend li'))
+                         .map((li) => li.innerText.trim()),
+          };
+        }) : [],
       };
     }),
   };

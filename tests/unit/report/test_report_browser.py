@@ -155,11 +155,31 @@ def test_index_and_locust_report_render_in_chromium(pytester: pytest.Pytester) -
     assert {tuple(row[:2]) for row in passed["checks"]} >= {
         ("total", "p95_ms"), ("total", "max_error_rate"), ("total", "min_rps")}
     fails = [row for row in failed["checks"] if row[-1] == "FAIL"]
-    assert [row[:3] for row in fails] == [["GET /slow", "p95_ms", "5.0 ms"]], failed["checks"]
+    assert [row[:3] for row in fails] == [["GET /slow", "p95_ms", "<= 5.0 ms"]], failed["checks"]
     assert float(fails[0][3].split()[0]) > 5.0, fails
     assert all(is_green(c) for t, c in passed["check_colors"] if t == "PASS")
     assert all(is_red(c) for t, c in failed["check_colors"] if t == "FAIL")
     assert any("GET /slow" in note and "p95_ms" in note for note in failed["notes"]), failed
+
+    # The charts: throughput and latency over time, each with labelled axes, round ticks, the
+    # verdict window shaded, and a legend naming every line (the total and each endpoint).
+    for run in (passed, failed):
+        throughput, latency = run["charts"]
+        assert throughput["caption"] == "Throughput", run["charts"]
+        assert latency["caption"] == "Latency (p95 per second)"
+        assert throughput["axis_labels"] == ["time (s)", "requests/s"]
+        assert latency["axis_labels"] == ["time (s)", "latency p95 (ms)"]
+        for chart in (throughput, latency):
+            assert chart["width"] >= 600 and chart["height"] >= 200, chart
+            assert chart["x_ticks"][0] == "0" and len(chart["x_ticks"]) >= 3, chart["x_ticks"]
+            assert chart["y_ticks"][0] == "0" and len(chart["y_ticks"]) >= 3, chart["y_ticks"]
+            assert chart["window_width"] > 100, chart
+            assert "verdict window" in chart["legend"], chart["legend"]
+            assert all(line["width"] > 100 for line in chart["lines"]), chart["lines"]
+        assert [line["label"] for line in latency["lines"]] == [
+            "p95, all endpoints", "p95 GET /", "p95 GET /slow"], latency["lines"]
+        assert len({line["color"] for line in latency["lines"]}) == 3
+        assert {"p95 GET /", "p95 GET /slow"} <= set(latency["legend"]), latency["legend"]
 
     # -- Locust's report of the failing run, reached through the index's link ---------------
     assert locust["url"] == failed["links"]["html"]
