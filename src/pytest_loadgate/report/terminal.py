@@ -46,8 +46,8 @@ def fault_summary(row: SummaryRow) -> list[str]:
 
 
 def format_summary(rows: Sequence[SummaryRow], *, details: bool = True) -> list[str]:
-    """One line per run with its key figures; with ``details``, then its failed checks,
-    problems and fault lines, indented."""
+    """One line per run with its key figures; with ``details``, then its failed checks, why
+    its figures may be unreliable, its problems and fault lines, indented."""
     width = max([len(r.test) for r in rows] + [4])
     cells = [figure_cells(r) for r in rows]
     widths = [max([len(header), 8] + [len(c[i]) for c in cells])
@@ -58,6 +58,7 @@ def format_summary(rows: Sequence[SummaryRow], *, details: bool = True) -> list[
         lines.append(f"{r.test.ljust(width)}  {r.verdict.upper():11}  "
                      + "  ".join(c.rjust(w) for c, w in zip(row_cells, widths, strict=True)))
         if details:
-            lines += [f"    {line}" for line in [*r.failed_checks, *r.problems,
-                                                 *fault_summary(r)]]
+            lines += [f"    {line}" for line in [
+                *r.failed_checks, *(f"UNRELIABLE: {u}" for u in r.unreliable_reasons),
+                *r.problems, *fault_summary(r)]]
     return lines
