@@ -19,6 +19,8 @@ from pydantic_core.core_schema import SerializerFunctionWrapHandler
 SCHEMA_VERSION = 1
 
 Verdict = Literal["passed", "failed", "interrupted"]
+#: A figure as written: counts stay integers, measurements floats (null: not measured).
+Number = int | float | None
 
 
 class ReportError(ValueError):
@@ -149,15 +151,15 @@ class RunReport(BaseModel):
     attempts: list[dict[str, Any]] = Field(default_factory=list)
     baseline: str | None = None
     exceptions: list[dict[str, Any]] = Field(default_factory=list)
-    server_resources: dict[str, float | None] | None = None
-    generator_resources: dict[str, float | None] | None = None
+    server_resources: dict[str, Number] | None = None
+    generator_resources: dict[str, Number] | None = None
     generator_saturated: bool = False
     machine_stall: float | None = None
     machine_steal: float | None = None
-    pace: dict[str, float | None] | None = None
-    reference: dict[str, float | None] | None = None
+    pace: dict[str, Number] | None = None
+    reference: dict[str, Number] | None = None
     stalls: list[StallRecord] = Field(default_factory=list)
-    open: dict[str, float | None] | None = None
+    open: dict[str, Number] | None = None
     censored: int = 0
     samples: dict[str, Any] = Field(default_factory=dict)
     unreliable: bool = False
@@ -165,7 +167,7 @@ class RunReport(BaseModel):
     watched: list[WatchedRecord] = Field(default_factory=list)
     steps: list[StepRecord] = Field(default_factory=list)
     timeline: list[TimelinePoint] = Field(default_factory=list)
-    resource_samples: dict[str, list[dict[str, float | None]]] = Field(default_factory=dict)
+    resource_samples: dict[str, list[dict[str, Number]]] = Field(default_factory=dict)
     progress: list[dict[str, Any]] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)
 
@@ -207,15 +209,15 @@ class SummaryRow(BaseModel):
     max_ms: float | None = None
     failed_checks: list[str] = Field(default_factory=list)
     checks: list[CheckRecord] = Field(default_factory=list)
-    server_resources: dict[str, float | None] | None = None
+    server_resources: dict[str, Number] | None = None
     generator_cpu_avg: float | None = None
     generator_saturated: bool = False
     machine_stall: float | None = None
     machine_steal: float | None = None
-    pace: dict[str, float | None] | None = None
-    reference: dict[str, float | None] | None = None
+    pace: dict[str, Number] | None = None
+    reference: dict[str, Number] | None = None
     stalls: list[StallRecord] = Field(default_factory=list)
-    open: dict[str, float | None] | None = None
+    open: dict[str, Number] | None = None
     censored: int = 0
     service_p95_ms: float | None = None
     unreliable_reasons: list[str] = Field(default_factory=list)
