@@ -51,7 +51,7 @@ class Band:
 def nice_step(span: float, count: int = 5) -> float:
     """A round tick step (1, 2, 2.5 or 5 × 10^n) giving about ``count`` ticks over ``span``."""
     raw = max(span, 1e-9) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
+    magnitude = 10.0 ** math.floor(math.log10(raw))
     return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if raw <= m * magnitude)
 
 
