@@ -109,7 +109,7 @@ def build_parsed_options(*, users: int | None, spawn_rate: float | None, run_tim
     environment variables are, as by the command line."""
     parser = get_parser(default_config_files=[])  # fires init_command_line_parser
     try:
-        options = parser.parse_args([])
+        options: argparse.Namespace = parser.parse_args([])
     except SystemExit as exc:  # a required custom argument, or a bad LOCUST_* variable
         raise LoadgateConfigError(
             "Locust's options could not be parsed with their defaults (a custom option added"

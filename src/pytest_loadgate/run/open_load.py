@@ -213,9 +213,9 @@ class ScheduleLog:
     """Scheduled start of every started and dropped arrival (one clock), and how late each
     started one began."""
 
-    started_at: array = field(default_factory=lambda: array("d"))
-    lateness_ms: array = field(default_factory=lambda: array("d"))
-    dropped_at: array = field(default_factory=lambda: array("d"))
+    started_at: array[float] = field(default_factory=lambda: array("d"))
+    lateness_ms: array[float] = field(default_factory=lambda: array("d"))
+    dropped_at: array[float] = field(default_factory=lambda: array("d"))
 
     def drain(self) -> dict[str, list[float]]:
         """Everything logged since the last drain (what a worker ships), then forget it."""
@@ -243,7 +243,7 @@ def scheduled_count(model: OpenModel, index: int, of: int, seed: int | None,
     return n
 
 
-def _in_window(values: array, start_s: float, end_s: float) -> int:
+def _in_window(values: array[float], start_s: float, end_s: float) -> int:
     ordered = sorted(values)
     return bisect_right(ordered, end_s) - bisect_left(ordered, start_s)
 

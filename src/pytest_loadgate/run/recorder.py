@@ -7,7 +7,7 @@ what the open model measures.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gevent
@@ -70,7 +70,7 @@ class SampleRecorder:
     and a time window is a slice of it.
     """
 
-    def __init__(self, *, clock: Any = time.perf_counter,
+    def __init__(self, *, clock: Callable[[], float] = time.perf_counter,
                  max_samples: int = DEFAULT_MAX_SAMPLES) -> None:
         self._clock = clock
         #: Raw samples kept at most; later requests go to per-second histograms.

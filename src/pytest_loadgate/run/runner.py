@@ -16,7 +16,7 @@ import gevent
 import locust.stats
 from locust import LoadTestShape, User
 from locust.env import Environment
-from locust.runners import STATE_STOPPED, Runner
+from locust.runners import Runner
 
 from pytest_loadgate.distributed_plan import WorkerPlan
 from pytest_loadgate.errors import LoadgateConfigError
@@ -26,6 +26,7 @@ from pytest_loadgate.run.distributed import WorkerError, WorkerGroup
 from pytest_loadgate.run.inflight import InFlight
 from pytest_loadgate.run.locust_hooks import RunHooks
 from pytest_loadgate.run.locust_options import build_parsed_options
+from pytest_loadgate.run.modes import LoadMode, mode_for
 from pytest_loadgate.run.monitor import (
     RESOURCE_INTERVAL_SEC,
     URL_POLL_INTERVAL_SEC,
@@ -37,9 +38,8 @@ from pytest_loadgate.run.monitor import (
     steal_share,
     watcher_cost_notes,
 )
-from pytest_loadgate.run.open_load import OpenFigures, OpenLoad
+from pytest_loadgate.run.open_load import OpenLoad
 from pytest_loadgate.run.pacing import PaceMeter
-from pytest_loadgate.run.race import RaceGate, race_user_class
 from pytest_loadgate.run.recorder import SampleRecorder
 from pytest_loadgate.run.reference_probe import ReferenceProbe
 from pytest_loadgate.run.stall import DEFAULT_MAX_STALL_SEC, Stall, StallDetector
@@ -57,7 +57,6 @@ log = logging.getLogger("pytest_loadgate")
 WATCH_INTERVAL_SEC = 0.1
 ABORT_CHECK_INTERVAL_SEC = 0.5
 RECENT_WINDOW_SEC = 2.0
-RACE_SPAWN_TIMEOUT_SEC = 30.0
 LOOP_LAG_PROBE_SEC = 0.1
 
 
@@ -134,22 +133,16 @@ class LoadRun:
         self.target = target
         self.invariants = list(invariants)
         self.progress = progress
-        self.gate = RaceGate() if spec.mode == "race" else None
+        self.mode: LoadMode = mode_for(spec.mode, spec.open is not None, shape)
         self.workers = workers or WorkerPlan()
         self.log_dir = log_dir or Path("reports")
         self.group: WorkerGroup | None = None
         classes = prepare_user_classes(user_classes, target.url, spec.request_timeout_s)
         self.prepared = classes
-        if self.gate is not None and not self.workers.total:
-            classes = [race_user_class(c, self.gate) for c in classes]
-        if shape is not None and (self.gate is not None or not isinstance(shape, LoadTestShape)):
-            raise LoadgateConfigError(
-                f"loadgate.run(): shape={shape!r} must be a LoadTestShape instance (perf only)")
-        if shape is not None and spec.open is not None:
-            raise LoadgateConfigError(
-                f"loadgate.run(): shape={type(shape).__name__}() cannot drive the open model"
-                " (arrival_rate/arrival_stages); use arrival_stages for a changing rate")
+        classes = self.mode.prepare_classes(self, classes)
         self.shape = shape
+        #: Greenlets that live as long as the load (killed when it ends).
+        self.watchers: list[gevent.Greenlet] = []
         self.steps: list[tuple[float, int]] = []
         self.recorder = SampleRecorder(max_samples=max_samples)
         self.inflight = InFlight(self.recorder.now, spec.request_timeout_s)
@@ -158,7 +151,7 @@ class LoadRun:
         self.open: OpenLoad | None = None
         self.pace_meter = PaceMeter(self.recorder.now)
         self.probe = (ReferenceProbe(reference_url, self.recorder.now)
-                      if reference_url and self.gate is None else None)
+                      if reference_url and self.mode.probes_reference else None)
         self.classes = classes
         # Parsed now, so a bad option fails before any load; the environment that carries
         # it is made when the run starts, on Locust's global events (see locust_hooks).
@@ -191,9 +184,8 @@ class LoadRun:
         env = Environment(user_classes=self.classes, events=hooks.events, host=self.target.url,
                           catch_exceptions=True, shape_class=self.shape,
                           parsed_options=self.parsed_options)
-        if self.spec.open is not None and not self.workers.total:
-            self.open = OpenLoad(env, env.user_classes, self.spec.open, self.recorder.now,
-                                 self.recorder.iterations)
+        if not self.workers.total:
+            self.mode.attach(self, env)
         env.events.request.add_listener(self.recorder.on_request)
         env.events.spawning_complete.add_listener(self._on_spawned)
         self.environment = env
@@ -206,15 +198,7 @@ class LoadRun:
     # -- window ------------------------------------------------------------------------------
     def window(self, end_s: float) -> tuple[float, float]:
         """The verdict window: after ramp-up and warm-up (perf) or from release (race)."""
-        if self.spec.open is not None:  # the schedule starts at 0 with no ramp of users
-            return min(self.spec.warmup_s, end_s), end_s
-        if self.gate is not None:
-            start = self.gate.released_at if self.gate.released_at is not None else end_s
-            return start, end_s
-        if self.shape is not None:
-            return min(self.spec.warmup_s, end_s), end_s
-        spawned = self.spawned_at if self.spawned_at is not None else end_s
-        return min(spawned + self.spec.warmup_s, end_s), end_s
+        return self.mode.window(self, end_s)
 
     def stats_between(self, start_s: float, end_s: float
                       ) -> tuple[EndpointStats, dict[str, EndpointStats]]:
@@ -237,7 +221,7 @@ class LoadRun:
         # Only the recent window is summarised: the whole run's counts are running totals,
         # so a progress line costs the same in the tenth minute as in the first second.
         recent, _ = self.stats_between(max(0.0, now - RECENT_WINDOW_SEC), now)
-        users = self.open.busy if self.open is not None else runner.user_count
+        users = self.mode.users(self, runner)
         return Snapshot(elapsed_s=now, total_s=self.spec.run_time_s, users=users,
                         rps=recent.rps, p95_ms=recent.p95_ms, requests=self.recorder.requests,
                         failures=self.recorder.failures, phase=phase)
@@ -266,9 +250,7 @@ class LoadRun:
         if not self.workers.total:
             return env.create_local_runner()
         self.group = WorkerGroup(env, self.workers, self.recorder, self.log_dir)
-        if self.gate is not None:
-            self.gate.set_on_release(self.group.broadcast_release)
-            self.group.gate = self.gate
+        self.mode.connected(self, self.group)
         return self.group.runner
 
     def _watch_invariant(self, inv: Invariant) -> None:
@@ -304,7 +286,7 @@ class LoadRun:
                 watched.poll(self.recorder.now())
             gevent.sleep(URL_POLL_INTERVAL_SEC)
 
-    def _track_steps(self, runner: Runner, now: float) -> None:
+    def track_steps(self, runner: Runner, now: float) -> None:
         target = runner.target_user_count
         if not self.steps or self.steps[-1][1] != target:
             self.steps.append((now, target))
@@ -337,33 +319,12 @@ class LoadRun:
             self._next_abort_check = now + ABORT_CHECK_INTERVAL_SEC
             if self._check_abort(now):
                 return True
-        if self.gate is not None:
-            return self.gate.finished >= self.spec.users or now >= deadline
-        if self.open is not None:
-            return now >= deadline
-        if self.shape is not None:
-            self._track_steps(runner, now)
-            # A shape that ends stops the runner (headless: quits it, which also kills the
-            # shape's own greenlet before it can clear runner.shape_greenlet).
-            shape_done = runner.shape_greenlet is None or runner.shape_greenlet.dead
-            return (now > 1.0 and shape_done and runner.state == STATE_STOPPED) or now >= deadline
-        return now >= deadline
-
-    def _release_race(self, runner: Runner) -> None:
-        assert self.gate is not None
-        gate = self.gate
-        spawn_budget = self.spec.users / self.spec.spawn_rate + RACE_SPAWN_TIMEOUT_SEC
-        if not gate.wait_until(lambda: gate.arrived >= self.spec.users or
-                               self.target.check_alive() is not None, spawn_budget):
-            self.problems.append(
-                f"race: only {gate.arrived} of {self.spec.users} users reached the barrier"
-                f" within {spawn_budget:.0f}s")
-        gate.release(self.recorder.now())
+        return self.mode.done(self, runner, now, deadline)
 
     def execute(self) -> Run:
         """Run the load and return its figures (the verdict is decided by the gate)."""
         # Pace is measured where the users run: in-process perf runs (a race waits on purpose).
-        measure_pace = self.gate is None and not self.workers.total and self.spec.open is None
+        measure_pace = self.mode.measures_pace and not self.workers.total
         pacing = self.pace_meter.measuring() if measure_pace else contextlib.nullcontext()
         with RunHooks() as hooks, tasks_restored(self.classes), exact_locust_histograms(), \
                 pacing, self.inflight.tracking():
@@ -375,7 +336,8 @@ class LoadRun:
             if self.target.process is not None and self.target.process.pid is not None:
                 self.server_monitor = ProcessMonitor(self.target.process.pid)
             self.generator_monitor = ProcessMonitor(os.getpid(), tree=False)
-            watchers = [gevent.spawn(self._watch_invariant, inv) for inv in self.invariants]
+            watchers = self.watchers
+            watchers.extend(gevent.spawn(self._watch_invariant, inv) for inv in self.invariants)
             watchers.append(gevent.spawn(self._watch_resources))
             watchers.append(gevent.spawn(self._watch_loop_lag))
             if self.watched:
@@ -385,7 +347,7 @@ class LoadRun:
             next_progress = started
             try:
                 if self.group is not None:
-                    self.group.connect(self.prepared, race=self.gate is not None,
+                    self.group.connect(self.prepared, race=self.mode.barrier,
                                        exact_percentiles=True,
                                        request_timeout_s=self.spec.request_timeout_s,
                                        drain_s=drain_seconds(self.spec),
@@ -397,24 +359,7 @@ class LoadRun:
                     deadline = self.recorder.now() + self.spec.run_time_s
                 if self.probe is not None:  # on the recorder's clock, which starts here
                     watchers.append(gevent.spawn(self.probe.run))
-                if self.open is not None:
-                    self.spawned_at = 0.0
-                    watchers.append(gevent.spawn(self.open.run))
-                elif self.group is not None and self.spec.open is not None:
-                    self.spawned_at = 0.0
-                    self.group.start_open(self.spec.open)
-                    # The run lasts the schedule: from the workers' common origin.
-                    deadline = self.group.open_origin_s + self.spec.run_time_s
-                elif self.shape is not None:
-                    runner.start_shape()
-                elif self.group is not None:  # MasterRunner.start blocks while dispatching
-                    watchers.append(gevent.spawn(runner.start, self.spec.users,
-                                                 self.spec.spawn_rate))
-                else:
-                    runner.start(self.spec.users, self.spec.spawn_rate)
-                if self.gate is not None:
-                    self._release_race(runner)
-                    deadline = self.recorder.now() + self.spec.run_time_s
+                deadline = self.mode.start(self, runner, deadline)
                 while True:
                     now = self.recorder.now()
                     if self._should_stop(runner, deadline, now):
@@ -431,11 +376,7 @@ class LoadRun:
                             next_progress = now + 1.0
                     # End on the deadline, not up to a watch interval after it.
                     gevent.sleep(min(WATCH_INTERVAL_SEC, max(0.001, deadline - now)))
-                if (self.gate is not None and self.gate.finished < self.spec.users
-                        and not self.problems and not self.aborted):
-                    self.problems.append(
-                        f"race: {self.spec.users - self.gate.finished} of {self.spec.users} users"
-                        f" had not finished their task after run_time={self.spec.run_time_s:g}s")
+                self.mode.after_load(self)
             except KeyboardInterrupt:
                 self.interrupted = True
             except WorkerError as exc:
@@ -450,8 +391,7 @@ class LoadRun:
                     if self.stalled is None:
                         self.inflight.drain(drain_seconds(self.spec))
                     self.inflight.censor(env.events.request.fire)
-                if self.open is not None:
-                    self.open.stop()
+                self.mode.stop(self)
                 if self.group is not None:
                     self.group.finish()
                     self.group.close()
@@ -486,13 +426,6 @@ class LoadRun:
                 f" {overflow.first_s:.1f}s on are summarised by per-second HdrHistograms"
                 f" (latencies within {HIST_RELATIVE_ERROR * 100:g}%, window edges rounded to"
                 " whole seconds)"]
-
-    def _open_figures(self, start: float, stop: float) -> OpenFigures | None:
-        if self.open is not None:
-            return self.open.figures(start, stop)
-        if self.group is not None and self.spec.open is not None:
-            return self.group.open_figures(start, stop)
-        return None
 
     def _generator_summary(self, start: float, stop: float) -> dict[str, float] | None:
         """CPU of the load generator (this process, or the busiest local worker) and, for an
@@ -542,7 +475,7 @@ class LoadRun:
         server = self.server_monitor.summary(start, stop) if self.server_monitor else None
         generator = self._generator_summary(start, stop)
         stalls = self.stall.finish(end) if self.stall is not None else []
-        open_figures = self._open_figures(start, stop)
+        open_figures = self.mode.open_figures(self, start, stop)
         problems = list(self.problems)
         if self.spec.mode == "perf" and self.spawned_at is None and not self.interrupted:
             problems.append(f"spawning of {self.spec.users} users did not finish within"

@@ -24,16 +24,16 @@ class EndpointSamples:
     """Raw samples of one endpoint (``"METHOD name"``): 20 bytes a request, 29 when service
     times differ from latencies (the open model)."""
 
-    offsets_s: array = field(default_factory=lambda: array("d"))
-    latencies_ms: array = field(default_factory=lambda: array("d"))
+    offsets_s: array[float] = field(default_factory=lambda: array("d"))
+    latencies_ms: array[float] = field(default_factory=lambda: array("d"))
     #: None while every service time equals its latency (the closed model): not stored twice.
-    own_service_ms: array | None = None
-    statuses: array = field(default_factory=lambda: array("H"))
-    failed: array = field(default_factory=lambda: array("b"))
-    censored: array = field(default_factory=lambda: array("b"))
+    own_service_ms: array[float] | None = None
+    statuses: array[int] = field(default_factory=lambda: array("H"))
+    failed: array[int] = field(default_factory=lambda: array("b"))
+    censored: array[int] = field(default_factory=lambda: array("b"))
 
     @property
-    def service_ms(self) -> array:
+    def service_ms(self) -> array[float]:
         return self.latencies_ms if self.own_service_ms is None else self.own_service_ms
 
     def append(self, offset_s: float, latency_ms: float, status: int, failed: bool,
