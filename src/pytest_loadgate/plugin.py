@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SPEC_KEY = pytest.StashKey[LoadSpec | None]()
+#: The marker's spec, or why it is invalid: parsed once per test, whichever hook asks first.
+PARSED_KEY = pytest.StashKey[LoadSpec | LoadgateConfigError | None]()
 
 MARKER_HELP = (
     "users=10, spawn_rate=users, run_time='10s', warmup=min(3s, 25% of the run after ramp-up),"
@@ -105,6 +107,19 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 def _marker_spec(item: pytest.Item) -> LoadSpec | None:
+    """The test's perf/race spec (None without one), parsed once; raises its error each time."""
+    if PARSED_KEY not in item.stash:
+        try:
+            item.stash[PARSED_KEY] = _parse_marker(item)
+        except LoadgateConfigError as exc:
+            item.stash[PARSED_KEY] = exc
+    parsed = item.stash[PARSED_KEY]
+    if isinstance(parsed, LoadgateConfigError):
+        raise parsed
+    return parsed
+
+
+def _parse_marker(item: pytest.Item) -> LoadSpec | None:
     markers = [(name, item.get_closest_marker(name)) for name in ("perf", "race")]
     present = [(name, m) for name, m in markers if m is not None]
     if not present:
