@@ -54,6 +54,10 @@ DEFAULT_OPEN_MIN_USERS = 10
 MAX_ARRIVAL_RATE = 100_000.0
 
 
+#: Time a load test needs beyond its runs: booting the target, draining, reports.
+RUN_BUDGET_MARGIN_SEC = 180.0
+
+
 @dataclass(frozen=True)
 class OpenModel:
     """The open workload model: iterations start on a schedule, whatever the server does."""
@@ -508,11 +512,6 @@ def spec_from_marker(mode: Mode, args: tuple[Any, ...], kwargs: Mapping[str, Any
     merged = apply_profile(kwargs, profile, where)
     where_p = f"{where} (profile {profile!r})" if profile in kwargs.get("profiles", {}) else where
     return build_spec(mode, {**defaults, **merged}, where_p)
-
-
-
-#: Time a load test needs beyond its runs: booting the target, draining, reports.
-RUN_BUDGET_MARGIN_SEC = 180.0
 
 
 def run_budget_s(spec: LoadSpec, settings: Any) -> float:

@@ -36,12 +36,12 @@ from pytest_loadgate.spec import OpenModel
 from pytest_loadgate.target.server import die_with_parent
 
 WORKER_LOG_TAIL_LINES = 30
+FLUSH_TIMEOUT_SEC = 5.0
+SETUP_RESEND_SEC = 2.0
 
 
 class WorkerError(RuntimeError):
     """Workers failed to start, connect, accept the setup, or died."""
-FLUSH_TIMEOUT_SEC = 5.0
-SETUP_RESEND_SEC = 2.0
 
 
 class LocalWorker:

@@ -16,6 +16,12 @@ RESOURCE_INTERVAL_SEC = 1.0
 URL_POLL_INTERVAL_SEC = 2.0
 
 
+#: A watched URL whose answers took this share of the run gets a note.
+WATCHER_COST_NOTE_SHARE = 0.05
+PRESSURE_PATH = "/proc/pressure/cpu"
+STAT_PATH = "/proc/stat"
+
+
 @dataclass(frozen=True)
 class ResourceSample:
     at_s: float
@@ -133,10 +139,6 @@ class WatchedUrl:
                 "poll_max_ms": round(self.max_poll_s * 1000, 3)}
 
 
-#: A watched URL whose answers took this share of the run gets a note.
-WATCHER_COST_NOTE_SHARE = 0.05
-
-
 def watcher_cost_notes(watched: Sequence[WatchedUrl], run_s: float) -> list[str]:
     """Name each watched URL whose answers took a noticeable share of the run: it loads the
     server it watches (e.g. an aggregate over every row, growing with the data)."""
@@ -151,9 +153,6 @@ def watcher_cost_notes(watched: Sequence[WatchedUrl], run_s: float) -> list[str]
     return notes
 
 
-PRESSURE_PATH = "/proc/pressure/cpu"
-
-
 def cpu_stall_total_us(path: str = PRESSURE_PATH) -> int | None:
     """Linux pressure-stall total: microseconds some task waited for a CPU; None if unknown."""
     try:
@@ -164,9 +163,6 @@ def cpu_stall_total_us(path: str = PRESSURE_PATH) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
-
-
-STAT_PATH = "/proc/stat"
 
 
 def cpu_steal_ticks(path: str = STAT_PATH) -> tuple[int, int] | None:

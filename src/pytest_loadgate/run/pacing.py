@@ -19,6 +19,9 @@ from typing import Any
 import gevent
 from locust.user.task import TaskSet
 
+#: Width of the bins that sum up time spent waiting (see :class:`TimeBins`).
+TIME_BIN_SEC = 0.1
+
 
 @dataclass(frozen=True)
 class Pace:
@@ -50,10 +53,6 @@ class Pace:
 def overlap(start: float, length: float, lo: float, hi: float) -> float:
     """Length of ``[start, start + length]`` inside ``[lo, hi]``."""
     return max(0.0, min(start + length, hi) - max(start, lo))
-
-
-#: Width of the bins that sum up time spent waiting (see :class:`TimeBins`).
-TIME_BIN_SEC = 0.1
 
 
 class TimeBins:

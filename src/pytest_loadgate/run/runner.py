@@ -63,6 +63,10 @@ LOOP_LAG_PROBE_SEC = 0.1
 QUIT_TIMEOUT_SEC = 10.0
 
 
+#: Locust's default FastHttpUser timeouts; a class that kept them gets the run's timeout.
+LOCUST_DEFAULT_TIMEOUT_SEC = 60.0
+
+
 @dataclass
 class Run:
     """Everything a finished run leaves: the result and the Locust environment for reports."""
@@ -82,10 +86,6 @@ def exact_locust_histograms() -> Iterator[None]:
         yield
     finally:
         locust.stats.bucket_response_time = original
-
-
-#: Locust's default FastHttpUser timeouts; a class that kept them gets the run's timeout.
-LOCUST_DEFAULT_TIMEOUT_SEC = 60.0
 
 
 def prepare_user_classes(user_classes: Sequence[Any], host: str,

@@ -19,6 +19,14 @@ from typing import Any
 TOTAL_NAME = "Aggregated"
 
 
+#: One sample as a worker ships it: wall-clock end time, latency (ms), status, failed (0/1),
+#: service time (ms), and 0, CENSORED, or ANSWERED_LATE (in flight at the end, answered while
+#: draining: dated at the run's end).
+WireSample = tuple[float, float, int, int, float, int]
+CENSORED = 1
+ANSWERED_LATE = 2
+
+
 @dataclass
 class EndpointSamples:
     """Raw samples of one endpoint (``"METHOD name"``): 20 bytes a request, 29 when service
@@ -81,14 +89,6 @@ def status_of(response: Any, exception: BaseException | None) -> int:
     if isinstance(code, int) and code > 0:
         return code
     return 0
-
-
-#: One sample as a worker ships it: wall-clock end time, latency (ms), status, failed (0/1),
-#: service time (ms), and 0, CENSORED, or ANSWERED_LATE (in flight at the end, answered while
-#: draining: dated at the run's end).
-WireSample = tuple[float, float, int, int, float, int]
-CENSORED = 1
-ANSWERED_LATE = 2
 
 
 def is_censored(exception: BaseException | None) -> bool:
