@@ -77,20 +77,6 @@ class RateProfile:
     def peak_rate(self) -> float:
         return max(max(s.from_rate, s.to_rate) for s in self.stages)
 
-    @property
-    def total_count(self) -> float:
-        return sum(s.count for s in self.stages)
-
-    def rate_at(self, t: float) -> float:
-        """The asked rate at ``t`` seconds (0 outside the profile)."""
-        elapsed = 0.0
-        for stage in self.stages:
-            if stage.duration_s > 0 and t < elapsed + stage.duration_s:
-                frac = (t - elapsed) / stage.duration_s
-                return stage.from_rate + (stage.to_rate - stage.from_rate) * frac
-            elapsed += stage.duration_s
-        return 0.0
-
     def count_between(self, start_s: float, end_s: float) -> float:
         """Expected arrivals in ``[start_s, end_s]``: ``Λ(end) - Λ(start)``."""
         return self._cumulative(end_s) - self._cumulative(start_s)

@@ -10,7 +10,6 @@ run's users, spawn rate, run time, host and tags, then the values the session
 from __future__ import annotations
 
 import argparse
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -77,20 +76,7 @@ def _convert(action: argparse.Action, raw: str, source: str) -> Any:
     return value
 
 
-def parse_session_options(items: Sequence[str]) -> dict[str, str]:
-    """``NAME=VALUE`` strings of ``--loadgate-locust-option`` (checked against the parser
-    when a run builds its options, once the locustfiles have added theirs)."""
-    parsed: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise LoadgateConfigError(
-                f"--loadgate-locust-option {item!r}: expected NAME=VALUE, e.g. my_arg=3")
-        parsed[name.strip()] = value
-    return parsed
 
-
-@functools.cache
 def builtin_dests() -> frozenset[str]:
     """Locust's own option names (built once, and only when an error message needs them)."""
     parser = get_empty_argument_parser(add_help=False, default_config_files=[])

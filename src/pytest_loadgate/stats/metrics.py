@@ -13,8 +13,6 @@ from pytest_loadgate.stats.samples import EndpointSamples
 
 #: How reports show requests without an HTTP status (connection errors, non-HTTP clients).
 NO_STATUS = "none"
-#: Metrics of :class:`EndpointStats` that are latencies, in milliseconds.
-LATENCY_METRICS = ("avg_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:

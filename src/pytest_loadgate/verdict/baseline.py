@@ -35,7 +35,6 @@ MIN_BASELINE_REQUESTS = 200
 #: ``p50_ref`` is compared only where the app's own time is at least this share of the
 #: reference's: closer to the bare request cost, the difference is mostly noise.
 MIN_APP_SHARE = 0.1
-DEFAULT_MAX_AGE_DAYS = 30.0
 BASELINE_FORMAT = 1
 
 
