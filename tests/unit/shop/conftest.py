@@ -9,12 +9,7 @@ its tables emptied and ids reset before each test.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +17,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import requests
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -30,6 +24,7 @@ from demo_api.config import Settings
 from demo_api.db import Database
 from demo_api.main import create_app
 from pytest_loadgate.postgres import PostgresServer
+from pytest_loadgate.target.server import ServerProcess, start_local_server
 
 READY_TIMEOUT_S = 20.0
 BACKENDS = ("sqlite", "postgresql")
@@ -133,83 +128,43 @@ def make_product(
     return body
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
-class ServerProcess:
-    """A running ``python -m demo_api``."""
+class ShopServer:
+    """A running ``python -m demo_api`` (the plugin's :class:`ServerProcess`) and its database."""
 
-    base_url: str
-    proc: subprocess.Popen[bytes]
-    log_path: Path
+    process: ServerProcess
     database_url: str
 
-    def log_tail(self, chars: int = 3000) -> str:
-        """The end of the server's combined output."""
-        return self.log_path.read_text(errors="replace")[-chars:]
+    @property
+    def base_url(self) -> str:
+        return self.process.url
 
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
-def _wait_ready(server: ServerProcess) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        if server.proc.poll() is not None:
-            pytest.fail(f"server exited with {server.proc.returncode}:\n{server.log_tail()}")
-        try:
-            if requests.get(f"{server.base_url}/health", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            _stop(server.proc)
-            pytest.fail(f"server not ready within {READY_TIMEOUT_S:.0f} s:\n{server.log_tail()}")
-        time.sleep(0.05)
+    def log_tail(self) -> str:
+        """The last lines of the server's combined output."""
+        return self.process.log_tail()
 
 
 @pytest.fixture
-def start_server(tmp_path: Path, db_url: str) -> Iterator[Callable[..., ServerProcess]]:
-    """Start ``python -m demo_api`` on a free port and this test's database; stopped afterwards.
+def start_server(tmp_path: Path, db_url: str) -> Iterator[Callable[..., ShopServer]]:
+    """Start ``python -m demo_api`` on a free port and this test's database and wait for its
+    ``/health``; stopped afterwards.
 
     On SQLite each server gets a file of its own; on PostgreSQL they share the test's database.
     """
-    started: list[ServerProcess] = []
+    started: list[ShopServer] = []
 
-    def start(workers: int = 1, env: dict[str, str] | None = None) -> ServerProcess:
-        port = free_port()
+    def start(workers: int = 1, env: dict[str, str] | None = None) -> ShopServer:
         index = len(started)
         url = sqlite_url(tmp_path / f"server{index}.db") if db_url.startswith("sqlite") else db_url
-        log_path = tmp_path / f"server{index}.log"
-        full_env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "DEMO_API_FAULTS": "",
-            **(env or {}),
-        }
-        cmd = [sys.executable, "-m", "demo_api", "--port", str(port), "--workers", str(workers)]
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        server = ServerProcess(f"http://127.0.0.1:{port}", proc, log_path, url)
-        started.append(server)
-        _wait_ready(server)
-        return server
+        process = start_local_server(
+            lambda port: [sys.executable, "-m", "demo_api", "--port", str(port),
+                          "--workers", str(workers)],
+            health_path="/health", log_path=tmp_path / f"server{index}.log",
+            timeout_s=READY_TIMEOUT_S,
+            env={"DATABASE_URL": url, "DEMO_API_FAULTS": "", **(env or {})})
+        started.append(ShopServer(process, url))
+        return started[-1]
 
     yield start
     for server in started:
-        _stop(server.proc)
+        server.process.stop()

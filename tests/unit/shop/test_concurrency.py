@@ -43,11 +43,16 @@ def new_product(db: Database, stock: int) -> int:
     return product_id
 
 
+def new_order(db: Database, product_id: int, quantity: int) -> int:
+    """Place a pending order and return its id."""
+    order_id: int = orders.place_order(db, OrderCreate(product_id=product_id, quantity=quantity),
+                                       None).order["id"]
+    return order_id
+
+
 def test_twenty_concurrent_pays_exactly_one_wins(db: Database) -> None:
     product_id = new_product(db, 5)
-    order_id = orders.place_order(db, OrderCreate(product_id=product_id, quantity=1), None).order[
-        "id"
-    ]
+    order_id = new_order(db, product_id, 1)
     outcome = race(20, lambda _: orders.pay_order(db, order_id))
     assert outcome == Counter(ok=1, conflict=19)
     assert orders.get_order(db, order_id)["status"] == "paid"
@@ -55,9 +60,7 @@ def test_twenty_concurrent_pays_exactly_one_wins(db: Database) -> None:
 
 def test_twenty_concurrent_cancels_return_stock_once(db: Database) -> None:
     product_id = new_product(db, 10)
-    order_id = orders.place_order(db, OrderCreate(product_id=product_id, quantity=3), None).order[
-        "id"
-    ]
+    order_id = new_order(db, product_id, 3)
     outcome = race(20, lambda _: orders.cancel_order(db, order_id))
     assert outcome == Counter(ok=1, conflict=19)
     assert products.get_product(db, product_id)["stock"] == 10
@@ -65,9 +68,7 @@ def test_twenty_concurrent_cancels_return_stock_once(db: Database) -> None:
 
 def test_pay_racing_cancel_has_one_winner_and_consistent_stock(db: Database) -> None:
     product_id = new_product(db, 10)
-    order_id = orders.place_order(db, OrderCreate(product_id=product_id, quantity=4), None).order[
-        "id"
-    ]
+    order_id = new_order(db, product_id, 4)
     outcome = race(20, lambda i: (orders.pay_order if i % 2 else orders.cancel_order)(db, order_id))
     assert outcome == Counter(ok=1, conflict=19)
     status = orders.get_order(db, order_id)["status"]

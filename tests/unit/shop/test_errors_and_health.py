@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from demo_api.config import Settings
 from demo_api.main import create_app
 from demo_api.services import products as product_service
+from pytest_loadgate.target.server import free_port
 
-from .conftest import free_port, make_product
+from .conftest import make_product
 
 pytestmark = pytest.mark.shop
 

@@ -24,7 +24,7 @@ from demo_api.faults import Fault, FaultSpecError, parse_faults
 from demo_api.main import route_names
 from demo_api.services import products as product_service
 
-from .conftest import ServerProcess, make_product
+from .conftest import ShopServer, make_product
 
 # The fault switch sits in front of the handlers: one backend is enough.
 pytestmark = [pytest.mark.shop, pytest.mark.backends("sqlite")]
@@ -384,15 +384,15 @@ def test_hung_route_never_answers_and_uses_no_cpu(make_app: Callable[..., FastAP
 
 
 def test_hung_server_still_stops_once_clients_gave_up(
-    start_server: Callable[..., ServerProcess],
+    start_server: Callable[..., ShopServer],
 ) -> None:
     """A real server: the hung request ends with the client's disconnect, so SIGTERM works."""
     server = start_server(env={"DEMO_API_FAULTS": "GET /products/:hang_after_s=0"})
     with pytest.raises(requests.ReadTimeout):
         requests.get(f"{server.base_url}/products/", timeout=0.3)
     assert requests.get(f"{server.base_url}/health", timeout=5).status_code == 200
-    os.killpg(server.proc.pid, signal.SIGTERM)
+    server.process.stop()  # SIGTERM to its process group, SIGKILL only after 10 s
     # uvicorn re-raises the SIGTERM it handled; a server still waiting for a hung task would
-    # not exit at all.
-    assert server.proc.wait(timeout=10) == -signal.SIGTERM, server.log_tail()
+    # not exit at all (and be killed).
+    assert server.process.exit_code() == -signal.SIGTERM, server.log_tail()
     assert "Traceback" not in server.log_tail()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from .conftest import ServerProcess
+from .conftest import ShopServer
 
 pytestmark = pytest.mark.shop
 
@@ -42,7 +42,7 @@ def create_product(base: str, stock: int, sku: str = "LAST") -> int:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_two_hundred_buyers_for_five_items(
-    start_server: Callable[..., ServerProcess], workers: int
+    start_server: Callable[..., ShopServer], workers: int
 ) -> None:
     server = start_server(workers=workers)
     base = server.base_url
@@ -71,7 +71,7 @@ def test_two_hundred_buyers_for_five_items(
 
 
 def test_concurrent_pay_and_idempotent_orders_over_http(
-    start_server: Callable[..., ServerProcess],
+    start_server: Callable[..., ShopServer],
 ) -> None:
     server = start_server(workers=2)
     base = server.base_url

@@ -30,7 +30,7 @@ from demo_api.services import orders, products
 from demo_api.services.common import from_cents
 from demo_api.services.summary import summary
 
-from .conftest import ServerProcess, make_product
+from .conftest import ShopServer, make_product
 
 pytestmark = pytest.mark.shop
 
@@ -260,7 +260,7 @@ def test_summary_route_runs_one_statement_that_never_reads_orders(client: TestCl
 
 
 def test_summary_over_http_equals_recount_after_races_between_two_workers(
-    start_server: Callable[..., ServerProcess],
+    start_server: Callable[..., ShopServer],
 ) -> None:
     server = start_server(workers=2)
     base = server.base_url
