@@ -13,6 +13,7 @@ import csv
 import importlib.metadata
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -136,6 +137,7 @@ class Server:
     """A server process in a process group of its own, its output in ``log_path``."""
 
     proc: subprocess.Popen[bytes]
+    command: list[str]
     url: str
     log_path: Path
 
@@ -148,7 +150,7 @@ class Server:
         code = self.proc.poll()
         if code is None:
             return None
-        return (f"server exited with code {code} ({' '.join(map(str, self.proc.args))});"
+        return (f"server exited with code {code} ({shlex.join(self.command)});"
                 f" last lines of {self.log_path}:\n{tail(self.log_path)}")
 
     def wait_ready(self, health_path: str = "/health",
@@ -178,12 +180,12 @@ class Server:
 def launch_server(cmd: Sequence[str], *, port: int, log_path: Path,
                   env: dict[str, str] | None = None, cwd: Path | None = None) -> Server:
     """Start a server on 127.0.0.1:``port`` in a process group of its own (not waiting)."""
+    command = list(cmd)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    return Server(proc, f"http://127.0.0.1:{port}", log_path)
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    return Server(proc, command, f"http://127.0.0.1:{port}", log_path)
 
 
 def start_server(cmd: Sequence[str], *, port: int, log_path: Path,
@@ -403,7 +405,7 @@ def print_table(columns: Sequence[Column], rows: Iterable[Sequence[Any]],
     """A header, a rule as long, one line per row, then ``note`` (if any)."""
 
     def line(values: Sequence[Any], with_spec: bool) -> str:
-        cells = []
+        cells: list[str] = []
         for col, value in zip(columns, values, strict=True):
             spec = f"{col.align}{col.width or ''}{col.spec if with_spec else ''}"
             cells.append(f"{col.gap if cells else ''}{format(value, spec)}")
