@@ -130,6 +130,8 @@ from pathlib import Path
 from typing import Any
 
 from support import (
+    BENCH,
+    REPO,
     SLACK_SEC,
     Server,
     child_env,
@@ -147,8 +149,6 @@ from support import (
     tail,
 )
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
 #: The frozen copy of the plugin and the shop every child imports (see snapshot_sources).
 SOURCES: Path | None = None
 LOCUSTFILE = BENCH / "locustfile_faults.py"

@@ -98,8 +98,10 @@ from typing import Any
 
 import psutil
 from support import (
+    BENCH,
     INPROC_INI,
     INPROC_TEST,
+    REPO,
     SLACK_SEC,
     TRIVIAL_USER,
     Server,
@@ -115,8 +117,6 @@ from support import (
     tail,
 )
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
 LOCUSTFILE = BENCH / "locustfile_trivial.py"
 K6_SCRIPT = BENCH / "k6_trivial.js"
 APP = "trivial_app:app"
