@@ -131,6 +131,8 @@ FLAT_SPAN_SEC = 60.0
 FLAT_TAIL_SEC = 1.0
 BUCKET_SEC = 30.0
 POLL_SEC = 0.25
+#: How often the generator's and the server's CPU are sampled (for CPU per request per minute).
+CPU_SAMPLE_SEC = 1.0
 #: The frozen copy of the plugin every child imports (see snapshot_plugin).
 SOURCES: Path | None = None
 
@@ -168,6 +170,8 @@ class Proc:
     maxrss_mb: float  # ru_maxrss of the child
     polled_rss_mb: float  # peak of psutil RSS polls (cross-check)
     children: list[str]  # names of descendants seen while it ran
+    #: (unix time, child CPU s, server CPU s) about once a second while it ran.
+    cpu_series: list[tuple[float, float, float]] = field(default_factory=list)
 
 
 def run_measured(
@@ -177,6 +181,7 @@ def run_measured(
     log_path: Path,
     timeout_s: float,
     env: dict[str, str] | None = None,
+    server_pid: int | None = None,
 ) -> Proc:
     """Run ``cmd`` with output to ``log_path`` and the environment ``env`` (whole), reap it
     with ``os.wait4`` for its resource usage, poll its RSS and descendants; kill it (and
@@ -184,6 +189,8 @@ def run_measured(
     started = time.perf_counter()
     peak_rss = 0
     children: set[str] = set()
+    series: list[tuple[float, float, float]] = []
+    next_cpu_sample = 0.0
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             list(cmd),
@@ -207,6 +214,12 @@ def run_measured(
                 with contextlib.suppress(psutil.Error):
                     peak_rss = max(peak_rss, watched.memory_info().rss)
                     children.update(c.name() for c in watched.children(recursive=True))
+                    now = time.perf_counter()
+                    if now >= next_cpu_sample:
+                        own = watched.cpu_times()
+                        series.append((time.time(), own.user + own.system,
+                                       cpu_seconds(server_pid)))
+                        next_cpu_sample = now + CPU_SAMPLE_SEC
                 time.sleep(POLL_SEC)
         finally:
             if proc.returncode is None:  # still running: timeout or interrupted
@@ -220,6 +233,7 @@ def run_measured(
         maxrss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
         polled_rss_mb=peak_rss / 2**20,
         children=sorted(children),
+        cpu_series=series,
     )
 
 
@@ -236,6 +250,14 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 Points = list[tuple[float, float]]  # (seconds, cumulative requests), t ascending
+
+
+def history_origin(history_csv: Path) -> float | None:
+    """Unix time of the first Aggregated row of Locust's ``_stats_history.csv``."""
+    with open(history_csv, newline="", encoding="utf-8") as fh:
+        stamps = [int(row["Timestamp"]) for row in csv.DictReader(fh)
+                  if row.get("Name") == "Aggregated"]
+    return float(min(stamps)) if stamps else None
 
 
 def history_points(history_csv: Path) -> Points:
@@ -342,6 +364,19 @@ class Side:
     window_rps: float | None = None  # the plugin's total.rps over its verdict window
     plugin: dict[str, Any] = field(default_factory=dict)  # the plugin's own diagnostics
     seconds: float = 0.0  # the run time asked for (both sides stop at it, from their start)
+    #: Unix time of the series' t = 0 (to line the CPU samples up with the points).
+    origin_unix: float | None = None
+
+    def cpu_us_per_req_between(self, a: float, b: float) -> tuple[float, float]:
+        """Generator and server CPU per request (µs) in ``[a, b]`` s of the series."""
+        series, origin = self.proc.cpu_series, self.origin_unix
+        requests = cumulative_at(self.points, b) - cumulative_at(self.points, a)
+        if origin is None or len(series) < 2 or requests <= 0:
+            return float("nan"), float("nan")
+        gen = [(ts - origin, own) for ts, own, _ in series]
+        srv = [(ts - origin, server) for ts, _, server in series]
+        return ((cumulative_at(gen, b) - cumulative_at(gen, a)) / requests * 1e6,
+                (cumulative_at(srv, b) - cumulative_at(srv, a)) / requests * 1e6)
 
     @property
     def load_rps(self) -> float:
@@ -369,7 +404,8 @@ def measure(server: Server, cmd: Sequence[str], workdir: Path, log: Path,
             timeout_s: float) -> tuple[Proc, float]:
     """Run a generator child and the server CPU it caused."""
     before = cpu_seconds(server.pid)
-    proc = run_measured(cmd, cwd=workdir, log_path=log, timeout_s=timeout_s, env=bench_env())
+    proc = run_measured(cmd, cwd=workdir, log_path=log, timeout_s=timeout_s, env=bench_env(),
+                        server_pid=server.pid)
     return proc, cpu_seconds(server.pid) - before
 
 
@@ -413,6 +449,7 @@ def run_inprocess(server: Server, users: int, seconds: float, workdir: Path) -> 
         note=note,
         window_rps=float(doc["total"]["rps"]),
         seconds=seconds,
+        origin_unix=doc.get("started_unix"),
         plugin={
             "verdict": doc.get("verdict"),
             "cpu_avg": gen.get("cpu_avg"),
@@ -451,6 +488,7 @@ def run_cli(server: Server, users: int, seconds: float, workdir: Path) -> Side:
         points=history_points(history) if history.exists() else [],
         note=f"locust exit {proc.code}" if proc.code else "",
         seconds=seconds,
+        origin_unix=history_origin(history) if history.exists() else None,
     )
 
 
@@ -707,6 +745,13 @@ def report_part1(args: argparse.Namespace, pairs: list[Pair]) -> list[str]:
             )
             print(f"      rps per {BUCKET_SEC:g}s: "
                   + " ".join(f"{b:.0f}" for b in flat.buckets))
+            t0 = load_span(s.points)[0]  # the windows count from t0
+            gen_first, srv_first = s.cpu_us_per_req_between(t0 + flat.first[0],
+                                                            t0 + flat.first[1])
+            gen_last, srv_last = s.cpu_us_per_req_between(t0 + flat.last[0], t0 + flat.last[1])
+            print(f"      CPU per request, first -> last minute: generator {gen_first:.1f} ->"
+                  f" {gen_last:.1f} us ({gen_last / gen_first:.3f}x), server {srv_first:.1f}"
+                  f" -> {srv_last:.1f} us ({srv_last / srv_first:.3f}x)")
         flat = p.inproc.flat
         goals.append(verdict(
             flat is not None and flat.ratio >= FLATNESS_GOAL,

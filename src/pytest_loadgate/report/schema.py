@@ -136,6 +136,8 @@ class RunReport(BaseModel):
     host: str
     mode: str
     created: str
+    #: Unix time of the run's second 0 (window, timeline, stalls and samples count from it).
+    started_unix: float | None = None
     spec: dict[str, Any]
     window_s: tuple[float, float]
     duration_s: float
