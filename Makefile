@@ -9,11 +9,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test full serve perf race lint lock clean postgres
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml demo/pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --no-deps -e . -e demo
 	@touch $(STAMP)
 
 ## Debian's Chromium for the report browser test (Playwright drives /usr/bin/chromium; no browser download)
@@ -51,13 +51,13 @@ race: $(STAMP)
 	$(BIN)/python -m pytest -m race $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff check src demo tests bench scripts
 	$(BIN)/mypy
 
-## lock: re-pin requirements.lock from pyproject.toml
+## lock: re-pin requirements.lock from pyproject.toml (the plugin) and demo/pyproject.toml (the shop)
 lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra test --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml demo/pyproject.toml --extra test --extra dev --python-version 3.11 -o requirements.lock
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.csv reports/*.json reports/*.log

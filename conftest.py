@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_loadgate.postgres import PostgresError, PostgresServer
+from demo_api.throwaway_postgres import PostgresError, PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,7 @@ def loadgate_server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, s
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """A real PostgreSQL server (temp cluster, free 127.0.0.1 port), one per session and xdist
+    """A real PostgreSQL server (temp cluster on a unix socket only), one per session and xdist
     worker, stopped and removed at the end. Missing binaries are an error, never a skip."""
     server = PostgresServer(database="loadgate", max_connections=200)
     try:

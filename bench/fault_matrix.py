@@ -95,7 +95,7 @@ and that tail has no arrivals (the report's own ``asked_rate`` is printed beside
 or 1 of those tests is data (no thresholds besides the default max_dropped_rate=0).
 
 Method notes. The plugin and the shop are frozen at the start: ``src/pytest_loadgate`` and
-``src/demo_api`` are copied into the work dir and that copy is put first on the PYTHONPATH of
+``demo/src/demo_api`` are copied into the work dir and that copy is put first on the PYTHONPATH of
 every child (shop, pytest, locust), so edits to the repo during a 25-minute run cannot mix
 versions or break runs half-way; the copy must import before anything runs. The machine has
 2 cores shared by the shop, the generator, the bench and (for ``resets``) the proxy. Runs go
@@ -189,16 +189,16 @@ MESSAGE_CAUSES = {
 
 def snapshot_sources(root: Path) -> str:
     """Freeze the plugin and the shop for this invocation: copy ``src/pytest_loadgate`` and
-    ``src/demo_api`` into the work dir, put the copy first on every child's PYTHONPATH and
+    ``demo/src/demo_api`` into the work dir, put the copy first on every child's PYTHONPATH and
     check that it imports (``support.freeze_sources``). Returns a line saying which code ran."""
     global SOURCES
     SOURCES = root / "src"
-    freeze_sources(SOURCES, [REPO / "src" / "pytest_loadgate", REPO / "src" / "demo_api"],
+    freeze_sources(SOURCES, [REPO / "src" / "pytest_loadgate", REPO / "demo" / "src" / "demo_api"],
                    ["pytest_loadgate.plugin", "pytest_loadgate.run.runner",
                     "pytest_loadgate.run.open_load", "pytest_loadgate.report.reports",
                     "demo_api.main"])
-    return (f"code under test: src/pytest_loadgate and src/demo_api copied at start from git"
-            f" {git_revision(['src/pytest_loadgate', 'src/demo_api'])}")
+    return (f"code under test: src/pytest_loadgate and demo/src/demo_api copied at start from git"
+            f" {git_revision(['src/pytest_loadgate', 'demo/src/demo_api'])}")
 
 
 # -- the target --------------------------------------------------------------------------------

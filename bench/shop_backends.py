@@ -4,7 +4,7 @@
                                             [--configs sqlite:1,sqlite:2,postgresql:1,postgresql:2]
 
 For each configuration: a fresh database (a SQLite file in a temp dir, or a fresh database on
-one throwaway PostgreSQL server started by ``pytest_loadgate.postgres`` for the whole run),
+one throwaway PostgreSQL server started by ``demo_api.throwaway_postgres`` for the whole run),
 ``python -m demo_api --workers N`` on a free 127.0.0.1 port, ``--products`` seeded products,
 then ``bench/locustfile_shop.py`` (40% list, 30% get, 20% order, 10% pay; no wait) through
 Locust's headless CLI, exactly as ``bench/shop_mix.py`` does (both use ``bench/support.py``).
@@ -47,7 +47,7 @@ from support import (
     start_server,
 )
 
-from pytest_loadgate.postgres import PostgresServer
+from demo_api.throwaway_postgres import PostgresServer
 
 COLUMNS = (
     Column("configuration", 16, align="<"), Column("rps", 8, ".1f"), Column("p50", 6, ".0f"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import os
 import shlex
 import signal
@@ -47,7 +48,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def uvicorn_command(app: str, port: int, *, factory: bool = False) -> list[str]:
-    """The command that serves an ASGI import path with uvicorn on 127.0.0.1."""
+    """The command that serves an ASGI import path with uvicorn on 127.0.0.1.
+
+    uvicorn is an optional dependency (the ``asgi`` extra); without it this raises
+    :class:`LoadgateServerError` saying what to install.
+    """
+    if importlib.util.find_spec("uvicorn") is None:
+        raise LoadgateServerError(
+            f"loadgate: serving the ASGI app {app!r} needs uvicorn, which is not installed in"
+            f" {sys.executable}: pip install 'pytest-loadgate[asgi]' (or start your server with"
+            " the ini key loadgate_server_command, or point --loadgate-host at a running one)")
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
            "--no-access-log", "--log-level", "warning"]
     if factory:

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from demo_api.config import Settings
 from demo_api.db import Database
 from demo_api.main import create_app
-from pytest_loadgate.postgres import PostgresServer
+from demo_api.throwaway_postgres import PostgresServer
 from pytest_loadgate.target.server import ServerProcess, start_local_server
 
 READY_TIMEOUT_S = 20.0

@@ -6,8 +6,11 @@ current user is root the data directory is handed to the ``postgres`` OS user an
 server command runs through ``runuser -u postgres --`` (or ``su postgres -c``).
 
 The cluster is tuned for tests, not for durability: ``fsync``, ``synchronous_commit`` and
-``full_page_writes`` are off. It listens on 127.0.0.1 only (and on a unix socket inside its
-temp dir) and trusts local connections as ``postgres`` without a password.
+``full_page_writes`` are off. It listens on no TCP address at all (``listen_addresses = ''``),
+only on a unix socket inside its temp dir, and host (TCP) authentication is ``reject``. Local
+connections as ``postgres`` need no password: the temp dir is mode 0700, so only the user who
+started the server (and root) can reach the socket. URLs carry the socket directory as
+``?host=``, which SQLAlchemy's psycopg dialect and libpq both understand.
 
     server = PostgresServer().start()
     try:
@@ -28,16 +31,17 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 __all__ = ["PostgresError", "PostgresNotFound", "PostgresServer", "find_bindir"]
 
@@ -45,6 +49,11 @@ INSTALL_HINT = (
     "install PostgreSQL's server binaries (Debian/Ubuntu: `apt-get install -y postgresql`), "
     "or put the directory holding initdb and pg_ctl on PATH (or in LOADGATE_PG_BINDIR)"
 )
+#: The port only names the socket file (``.s.PGSQL.5432``) in the cluster's own directory:
+#: nothing listens on TCP, so clusters never compete for it.
+PORT = 5432
+#: Unix socket paths are limited to 107 bytes (``sun_path``); PostgreSQL refuses longer ones.
+MAX_SOCKET_PATH_BYTES = 107
 #: Settings for a disposable test cluster (safe only because the data is thrown away).
 TEST_SETTINGS: dict[str, str] = {
     "fsync": "off",
@@ -97,17 +106,11 @@ def _version_key(name: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", name)) or (0,)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class PostgresServer:
-    """One PostgreSQL cluster in a temp dir, started on a free 127.0.0.1 port.
+    """One PostgreSQL cluster in a temp dir, reachable only through its own unix socket.
 
-    ``url`` (after :meth:`start`) is ``postgresql+psycopg://postgres@127.0.0.1:PORT/DB``.
+    ``url`` (after :meth:`start`) is
+    ``postgresql+psycopg://postgres@/DB?host=SOCKET_DIR&port=5432``.
     Usable as a context manager. :meth:`stop` is idempotent and also runs at interpreter
     exit if the owner forgot it.
     """
@@ -131,8 +134,7 @@ class PostgresServer:
         self.base_dir = Path(base_dir) if base_dir is not None else None
         self.settings = {**TEST_SETTINGS, **(settings or {})}
         self.os_user = os_user
-        self.host = "127.0.0.1"
-        self.port = 0
+        self.port = PORT
         self.root: Path | None = None
         self._running = False
 
@@ -162,11 +164,14 @@ class PostgresServer:
         """SQLAlchemy URL of ``database`` on this server."""
         if not self._running:
             raise PostgresError("the PostgreSQL server is not running")
-        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/{database}"
+        host = quote(str(self.socket_dir), safe="/")
+        return f"postgresql+psycopg://postgres@/{database}?host={host}&port={self.port}"
 
     def dsn_for(self, database: str) -> str:
         """libpq connection string (for psycopg) of ``database`` on this server."""
-        return f"host={self.host} port={self.port} user=postgres dbname={database}"
+        return make_conninfo(
+            host=str(self.socket_dir), port=self.port, user="postgres", dbname=database
+        )
 
     def log_tail(self, chars: int = 3000) -> str:
         """The end of the server log (empty if there is none yet)."""
@@ -182,27 +187,21 @@ class PostgresServer:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self, attempts: int = 3) -> PostgresServer:
+    def start(self) -> PostgresServer:
         """initdb, start, wait until it accepts connections, create the database.
 
-        A port taken between choosing and binding it is retried with another port. On any
-        failure everything is torn down and :class:`PostgresError` carries the log tail.
+        On any failure everything is torn down and :class:`PostgresError` carries the log
+        tail.
         """
         if self._running:
             return self
         self.root = Path(tempfile.mkdtemp(prefix="loadgate-pg-", dir=self.base_dir))
         atexit.register(self.stop)
         try:
+            self._check_socket_path()
             self._init_cluster()
-            for attempt in range(1, attempts + 1):
-                self.port = _free_port()
-                self._write_port()
-                try:
-                    self._pg_ctl_start()
-                    break
-                except PostgresError:
-                    if attempt == attempts or "already in use" not in self.log_tail():
-                        raise
+            self._write_config()
+            self._pg_ctl_start()
             self._running = True
             self._wait_ready()
             self.create_database(self.database)
@@ -344,7 +343,8 @@ class PostgresServer:
                 self._tool("initdb"),
                 "-D", str(self.data_dir),
                 "-U", "postgres",
-                "--auth=trust",
+                "--auth-local=trust",  # the socket's dir is 0700: only its owner gets in
+                "--auth-host=reject",  # and nothing listens on TCP anyway
                 "--encoding=UTF8",
                 "--no-locale",
                 "--no-sync",
@@ -353,18 +353,27 @@ class PostgresServer:
             timeout=120,
         )  # fmt: skip
 
-    def _write_port(self) -> None:
-        """(Re)write our settings: port, addresses, socket dir, connections, test tuning."""
+    def _check_socket_path(self) -> None:
+        """Fail clearly when the socket's path would be too long for a unix socket."""
+        path = self.socket_dir / f".s.PGSQL.{self.port}"
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH_BYTES:
+            raise PostgresError(
+                f"unix socket path {path} is longer than {MAX_SOCKET_PATH_BYTES} bytes;"
+                " choose a shorter base_dir"
+            )
+
+    def _write_config(self) -> None:
+        """Write our settings: no TCP, socket dir, port, connections, test tuning."""
         conf = {
             **self.settings,
-            "listen_addresses": self.host,
+            "listen_addresses": "",
             "port": str(self.port),
             "unix_socket_directories": str(self.socket_dir),
             "max_connections": str(self.max_connections),
         }
         lines = [f"{key} = '{value}'" for key, value in conf.items()]
         path = self.data_dir / "postgresql.auto.conf"
-        path.write_text("# written by pytest_loadgate.postgres\n" + "\n".join(lines) + "\n")
+        path.write_text("# written by demo_api.throwaway_postgres\n" + "\n".join(lines) + "\n")
         if self._needs_switch():
             owner = pwd.getpwnam(self.os_user)
             os.chown(path, owner.pw_uid, owner.pw_gid)
@@ -393,7 +402,7 @@ class PostgresServer:
                 last = exc
                 time.sleep(0.1)
         raise PostgresError(
-            f"PostgreSQL on port {self.port} not ready within "
+            f"PostgreSQL on {self.socket_dir} not ready within "
             f"{self.startup_timeout:.0f} s ({last})\nserver log:\n{self.log_tail()}"
         )
 
