@@ -281,11 +281,14 @@ def loadgate_server_env() -> dict[str, str]:
 def loadgate_server(loadgate_settings: Settings,
                     loadgate_server_env: dict[str, str]) -> Iterator[Target]:
     """The system under test: ``--loadgate-host``, or a server process booted for the session."""
+    failure = None
     try:
         with boot_target(loadgate_settings, loadgate_server_env) as target:
             yield target
     except LoadgateServerError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        failure = str(exc)
+    if failure is not None:  # outside the except: the message is shown once, not chained
+        pytest.fail(failure, pytrace=False)
 
 
 @pytest.fixture(scope="session")

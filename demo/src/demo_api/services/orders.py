@@ -205,7 +205,7 @@ def list_orders(
 def _settle(conn: Connection, order_id: int, new_status: str) -> AnyRow:
     """Move a pending order to ``new_status``; 404 if absent, 409 if not pending."""
     params = {"oid": order_id, "new_status": new_status, "now": utcnow()}
-    row = fetch_one(conn, _SETTLE, params)
+    row: AnyRow | None = fetch_one(conn, _SETTLE, params)
     if row is None:
         current = fetch_one(conn, _STATUS_BY_ID, {"oid": order_id})
         if current is None:
