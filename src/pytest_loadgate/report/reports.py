@@ -59,7 +59,7 @@ def build_run_report(test_id: str, run: Run, files: dict[str, Path]) -> RunRepor
         "host": r.host,
         "mode": r.spec.mode,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "started_unix": round(run.recorder.wall_origin, 3),
+        "started_unix": r.started_unix,
         "spec": r.spec.as_kwargs(),
         "window_s": list(r.window_s),
         "duration_s": r.duration_s,

@@ -486,6 +486,7 @@ class LoadRun:
         return LoadResult(
             spec=self.spec, host=self.target.url, total=total, endpoints=endpoints,
             window_s=(round(start, 3), round(stop, 3)), duration_s=round(end, 3),
+            started_unix=round(self.recorder.wall_origin, 3),
             violations=violations, problems=problems, exceptions=exceptions,
             aborted=self.aborted, interrupted=self.interrupted,
             worker_count=self.workers.total,

@@ -43,6 +43,8 @@ class LoadResult:
     endpoints: dict[str, EndpointStats]
     window_s: tuple[float, float]
     duration_s: float
+    #: Unix time of the run's second 0 (window, timeline and stalls count from it).
+    started_unix: float | None = None
     violations: list[InvariantViolation] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     exceptions: list[dict[str, Any]] = field(default_factory=list)
