@@ -3,14 +3,17 @@
 Raw samples make percentiles exact but cost memory per request (see samples.py). Once a run
 has kept ``max_samples`` of them, later requests are counted in per-second buckets instead:
 counts, failures, status codes and two HdrHistograms (latency and service time, in
-microseconds, 3 significant digits: a value is known to within 0.1%). Buckets older than a
-few seconds are kept encoded (compressed), so memory grows with the run's length in seconds,
-not with its requests.
+microseconds, 3 significant digits: a value is known to within 0.1%). A request is only
+appended to its second's pending arrays; they are recorded into the histograms in one batch
+when the second is read or goes cold, so requests past the cap cost what raw ones do. Buckets
+older than a few seconds are kept encoded (compressed), so memory grows with the run's length
+in seconds, not with its requests.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
@@ -39,45 +42,91 @@ def _us(ms: float) -> int:
 
 @dataclass
 class SecondBucket:
-    """One endpoint's requests that completed in one second, past the cap."""
+    """One endpoint's requests that completed in one second, past the cap.
+
+    A request only appends to the pending arrays (as cheap as a raw sample); they are counted
+    into the histograms in one batch when the second is read or goes cold, so a run past the
+    cap does not slow down per request.
+    """
 
     count: int = 0
     failures: int = 0
     censored: int = 0
     latency_sum_ms: float = 0.0
     statuses: Counter[int] = field(default_factory=Counter)
-    latency: HdrHistogram | None = field(default_factory=new_histogram)
-    service: HdrHistogram | None = field(default_factory=new_histogram)
-    encoded: tuple[bytes, bytes] | None = None
+    latency: HdrHistogram | None = None
+    service: HdrHistogram | None = None
+    encoded: tuple[bytes, bytes | None] | None = None
     #: Some service time differed from its latency (the open model).
     service_differs: bool = False
+    pending_latency_ms: array[float] = field(default_factory=lambda: array("d"))
+    #: Service times of the pending requests; None while each equals its latency.
+    pending_service_ms: array[float] | None = None
+    pending_status: array[int] = field(default_factory=lambda: array("H"))
 
     def add(self, latency_ms: float, service_ms: float, status: int, failed: bool,
             censored: bool) -> None:
-        latency, service = self.histograms()
-        self.count += 1
-        self.failures += failed
-        self.censored += censored
-        self.latency_sum_ms += latency_ms
-        self.statuses[status] += 1
-        latency.record_value(_us(latency_ms))
-        service.record_value(_us(service_ms))
-        if service_ms != latency_ms:
+        pending = self.pending_latency_ms
+        if self.pending_service_ms is not None:
+            self.pending_service_ms.append(service_ms)
+        elif service_ms != latency_ms:
+            self.pending_service_ms = array("d", pending)
+            self.pending_service_ms.append(service_ms)
             self.service_differs = True
+        pending.append(latency_ms)
+        self.pending_status.append(status)
+        if failed:
+            self.failures += 1
+        if censored:
+            self.censored += 1
+
+    def flush(self) -> None:
+        """Count the pending requests into the totals and the histograms."""
+        pending = self.pending_latency_ms
+        if not pending:
+            return
+        latency, service = self.histograms(flush=False)
+        if self.pending_service_ms is not None and service is latency:
+            # The first service times that differ: until now they equalled the latencies.
+            self.service = service = HdrHistogram.decode(latency.encode())
+        _record(latency, pending)
+        if service is not latency:
+            _record(service, pending if self.pending_service_ms is None
+                    else self.pending_service_ms)
+        self.count += len(pending)
+        self.latency_sum_ms += sum(pending)
+        self.statuses.update(self.pending_status)
+        self.pending_latency_ms = array("d")
+        self.pending_service_ms = None
+        self.pending_status = array("H")
 
     def freeze(self) -> None:
         """Keep the histograms encoded (a few hundred bytes instead of ~190 KB each)."""
-        if self.latency is not None and self.service is not None:
-            self.encoded = (self.latency.encode(), self.service.encode())
+        self.flush()
+        if self.latency is not None:
+            self.encoded = (self.latency.encode(),
+                            self.service.encode() if self.service is not None else None)
             self.latency = self.service = None
 
-    def histograms(self) -> tuple[HdrHistogram, HdrHistogram]:
-        if self.latency is None or self.service is None:
-            assert self.encoded is not None
-            self.latency = HdrHistogram.decode(self.encoded[0])
-            self.service = HdrHistogram.decode(self.encoded[1])
+    def histograms(self, flush: bool = True) -> tuple[HdrHistogram, HdrHistogram]:
+        """Latency and service-time histograms (one object while they are equal)."""
+        if flush:
+            self.flush()
+        if self.encoded is not None:
+            latency_bytes, service_bytes = self.encoded
+            self.latency = HdrHistogram.decode(latency_bytes)
+            self.service = (HdrHistogram.decode(service_bytes) if service_bytes is not None
+                            else None)
             self.encoded = None
-        return self.latency, self.service
+        if self.latency is None:
+            self.latency = new_histogram()
+        return self.latency, self.service if self.service is not None else self.latency
+
+
+def _record(histogram: HdrHistogram, values_ms: array[float]) -> None:
+    """Record many values at once: each distinct microsecond value once, with its count."""
+    for value_us, count in Counter(map(_us, values_ms)).items():
+        histogram.record_value(value_us, count)
 
 
 class OverflowStore:
@@ -104,9 +153,13 @@ class OverflowStore:
             self.first_s = offset_s
 
     def buckets(self, name: str, start_s: float, end_s: float) -> list[SecondBucket]:
-        """The buckets of ``name`` whose second lies in the window (by its midpoint)."""
-        return [b for second, b in self.endpoints.get(name, {}).items()
-                if start_s <= second + 0.5 <= end_s]
+        """The buckets of ``name`` whose second lies in the window (by its midpoint), with
+        their pending requests counted in."""
+        found = [b for second, b in self.endpoints.get(name, {}).items()
+                 if start_s <= second + 0.5 <= end_s]
+        for bucket in found:
+            bucket.flush()
+        return found
 
 
 @dataclass

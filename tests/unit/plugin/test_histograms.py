@@ -71,6 +71,28 @@ def test_old_buckets_are_encoded_and_still_read() -> None:
     assert stats.requests == 20_000 and stats.p50_ms == pytest.approx(50, rel=0.01)
 
 
+def test_past_the_cap_a_request_is_only_appended_and_counted_in_a_batch() -> None:
+    store = OverflowStore()
+    # The open model: service times differ from latencies for some requests only.
+    for latency, service, status, failed in [(5.0, 5.0, 200, False), (7.0, 3.0, 500, True),
+                                             (4.0, 4.0, 200, False)]:
+        store.add("GET /x", 0.5, latency, status, failed, service, False)
+    (bucket,) = store.endpoints["GET /x"].values()
+    assert bucket.latency is None and bucket.count == 0  # nothing recorded per request
+    assert list(bucket.pending_latency_ms) == [5.0, 7.0, 4.0]
+    (read,) = store.buckets("GET /x", 0.0, 1.0)  # reading counts the pending ones in
+    latency, service = read.histograms()
+    assert (read.count, read.failures, read.latency_sum_ms) == (3, 1, 16.0)
+    assert read.statuses == {200: 2, 500: 1} and read.service_differs
+    assert [v / 1000 for v in (latency.get_min_value(), latency.get_max_value())] == \
+        pytest.approx([4.0, 7.0], rel=HIST_RELATIVE_ERROR)
+    assert [v / 1000 for v in (service.get_min_value(), service.get_max_value())] == \
+        pytest.approx([3.0, 5.0], rel=HIST_RELATIVE_ERROR)
+    store.add("GET /x", 0.6, 9.0, 200, False, 9.0, False)  # more after a read: counted too
+    (again,) = store.buckets("GET /x", 0.0, 1.0)
+    assert again.count == 4 and again.histograms()[0].get_total_count() == 4
+
+
 def test_recorder_switches_to_histograms_at_the_cap() -> None:
     clock = iter(i / 100 for i in range(10_000))
     recorder = SampleRecorder(clock=lambda: next(clock), max_samples=1000)
