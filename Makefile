@@ -31,9 +31,9 @@ postgres:
 demo: $(STAMP) postgres
 	$(BIN)/python -m pytest tests/perf/test_smoke.py tests/perf/test_race.py::test_last_item_race -p no:cacheprovider -v $(PYTEST_ARGS)
 
-## test: the whole suite: unit tests spread over 2 workers, then the load scenarios on their own
+## test: the whole suite: unit and fault tests spread over 2 workers, then the load scenarios on their own
 test: $(STAMP) .venv/.chromium postgres
-	$(BIN)/python -m pytest tests/unit -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit tests/faults -n 2 $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/perf $(PYTEST_ARGS)
 
 ## serve: the demo shop on 127.0.0.1:8000

@@ -83,8 +83,8 @@ def compare(report_path: Path, baseline_dir: Path) -> str:
     for key in keys:
         path = store.path(key)
         try:
-            baseline = store.load(key)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            baseline = store.read(key)
+        except (OSError, ValueError) as exc:
             raise CliError(f"{path}: not a readable baseline ({type(exc).__name__}: {exc})"
                            ) from None
         if baseline is not None:

@@ -9,11 +9,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pytest_loadgate.errors import LoadgateConfigError, LoadgateWarning
-from pytest_loadgate.invariants import DEFAULT_INTERVAL_SEC, Invariant
-from pytest_loadgate.locking import exclusive_run, lock_path
+from pytest_loadgate.invariants import DEFAULT_INTERVAL_SEC, DEFAULT_TIMEOUT_SEC, Invariant
+from pytest_loadgate.locking import RunLockTimeout, exclusive_run, lock_path
 from pytest_loadgate.report.progress import ProgressPrinter
 from pytest_loadgate.settings import Settings
-from pytest_loadgate.spec import LoadSpec, build_spec
+from pytest_loadgate.spec import RUN_BUDGET_MARGIN_SEC, LoadSpec, build_spec
 from pytest_loadgate.target.reference import MIN_PROBES, ReferenceServer
 from pytest_loadgate.target.server import Target
 from pytest_loadgate.verdict.baseline import BaselineStore, compare, figures_of, fingerprint
@@ -119,16 +119,20 @@ class LoadGate:
         self._record = record
         self._skip = skip
         self._invariants: list[Invariant] = []
+        self._report_errors: list[str] = []
         self.results: list[LoadResult] = []
 
     def invariant(self, name: str, check: Callable[[], Any],
-                  interval: float = DEFAULT_INTERVAL_SEC) -> None:
-        """Register ``check`` (raise AssertionError or return False when broken) for the runs."""
+                  interval: float = DEFAULT_INTERVAL_SEC,
+                  timeout: float = DEFAULT_TIMEOUT_SEC) -> None:
+        """Register ``check`` (raise AssertionError or return False when broken) for the runs;
+        a check that has not answered within ``timeout`` seconds is broken too."""
         if not callable(check):
             raise LoadgateConfigError(f"invariant {name!r}: check={check!r} is not callable")
-        if not interval > 0:
-            raise LoadgateConfigError(f"invariant {name!r}: interval={interval!r} must be > 0")
-        self._invariants.append(Invariant(name, check, float(interval)))
+        for arg, value in (("interval", interval), ("timeout", timeout)):
+            if not (isinstance(value, int | float) and value > 0):
+                raise LoadgateConfigError(f"invariant {name!r}: {arg}={value!r} must be > 0")
+        self._invariants.append(Invariant(name, check, float(interval), float(timeout)))
 
     def _spec_for(self, overrides: dict[str, Any]) -> LoadSpec:
         if self.spec is None:
@@ -153,8 +157,12 @@ class LoadGate:
                        session_locust_options=settings.locust_options)
         for inv in self._invariants:
             inv.violations.clear()
-        with exclusive_run(lock_path()):
-            run = load.execute()
+        budget = spec.run_time_s + spec.max_stall_s + RUN_BUDGET_MARGIN_SEC
+        try:
+            with exclusive_run(lock_path(), holder=self._test_id, budget_s=budget):
+                run = load.execute()
+        except RunLockTimeout as exc:  # no run happened: say why, in the test's failure
+            raise LoadFailure(str(exc)) from None
         result = run.result
         result.verdict = decide(result, baseline.regression(result))
         return run, result
@@ -167,9 +175,17 @@ class LoadGate:
         run.result.report_path = files["html"]
 
     def _write_reports(self, run: Run, run_id: str) -> None:
+        """Write the run's reports; a directory that is read-only, missing or full is noted
+        (and fails the test once its verdict is known), never a bare traceback."""
         from pytest_loadgate.report.reports import write_run_reports
 
-        write_run_reports(run, run.result.reports, run_id)
+        try:
+            write_run_reports(run, run.result.reports, run_id)
+        except OSError as exc:
+            where = exc.filename or self._settings.report_dir
+            self._report_errors.append(
+                f"the reports of {run_id} could not be written ({where}:"
+                f" {exc.strerror or exc}); set --loadgate-report-dir to a writable directory")
 
     def run(self, *user_classes: Any, shape: Any = None, **overrides: Any) -> LoadResult:
         """Run the user classes against the target; fail the test when the verdict is negative.
@@ -212,6 +228,10 @@ class LoadGate:
         self._report(run_id, run, result, summary_row)
         if result.interrupted:
             raise KeyboardInterrupt(f"load run interrupted; partial report: {result.report_path}")
+        if self._report_errors:
+            errors, self._report_errors = self._report_errors, []
+            head = f"load test {result.decision.outcome}, but " + "; and ".join(errors)
+            raise LoadFailure(head if result.passed else f"{head}\n{explain(result)}")
         if result.unreliable:
             if result.passed:
                 warnings.warn(LoadgateWarning(
@@ -294,6 +314,7 @@ class BaselineJudge:
     def regression(self, result: LoadResult) -> list[Check]:
         """Regression checks of ``result`` against the baseline (notes on fingerprint, age or
         a rule not compared go to ``result.notes``)."""
+        result.notes.extend(self._store_notes())
         rules = self.spec.max_regression
         if not rules or self.mode in ("off", "accept"):
             return []
@@ -330,4 +351,10 @@ class BaselineJudge:
                 return
         path = self.store.record(self.run_id, figures(result),
                                  self.fingerprint, replace=self.mode == "accept")
+        result.notes.extend(self._store_notes())
         result.baseline_path = path
+
+    def _store_notes(self) -> list[str]:
+        """What the store found wrong with the baseline file (each said once)."""
+        notes, self.store.notes = self.store.notes, []
+        return notes

@@ -8,7 +8,17 @@ from typing import Any
 
 from pytest_loadgate.verdict.result import InvariantViolation
 
+#: Runs a check; the run passes one that gives up after the invariant's ``timeout_s``.
+Caller = Callable[[Callable[[], Any], float], Any]
+
 DEFAULT_INTERVAL_SEC = 1.0
+#: A check that has not answered after this long is a broken invariant (it never hangs a run).
+DEFAULT_TIMEOUT_SEC = 10.0
+
+
+def call_directly(check: Callable[[], Any], timeout_s: float) -> Any:
+    """Run ``check`` with no time limit (outside a run)."""
+    return check()
 
 
 @dataclass
@@ -18,14 +28,16 @@ class Invariant:
     name: str
     check: Callable[[], Any]
     interval_s: float = DEFAULT_INTERVAL_SEC
+    timeout_s: float = DEFAULT_TIMEOUT_SEC
     samples: int = 0
     violations: list[InvariantViolation] = field(default_factory=list)
 
-    def evaluate(self, at_s: float, phase: str) -> InvariantViolation | None:
-        """Run the check once and record a violation if it does not hold."""
+    def evaluate(self, at_s: float, phase: str,
+                 call: Caller = call_directly) -> InvariantViolation | None:
+        """Run the check once (through ``call``) and record a violation if it does not hold."""
         self.samples += 1
         try:
-            outcome = self.check()
+            outcome = call(self.check, self.timeout_s)
         except AssertionError as exc:
             message = str(exc) or "assertion failed"
         except Exception as exc:  # a crashing check is a broken invariant, not a pass

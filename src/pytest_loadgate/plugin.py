@@ -29,6 +29,7 @@ from pytest_loadgate.settings import (
     configured_timeout,
     load_settings,
 )
+from pytest_loadgate.signals import install_sigterm_interrupt, restore_sigterm
 from pytest_loadgate.spec import LoadSpec, Mode, run_budget_s, spec_from_marker
 from pytest_loadgate.target.reference import ReferenceServer
 from pytest_loadgate.target.server import Target, boot_target
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SPEC_KEY = pytest.StashKey[LoadSpec | None]()
+SIGTERM_KEY = pytest.StashKey[Any]()
 #: The marker's spec, or why it is invalid: parsed once per test, whichever hook asks first.
 PARSED_KEY = pytest.StashKey[LoadSpec | LoadgateConfigError | None]()
 
@@ -92,9 +94,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.args.extend(str(p) for p in settings.locustfiles if str(p) not in config.args)
     config.pluginmanager.register(LoadgateSession(config, config.stash[SETTINGS_KEY]),
                                  "loadgate-session")
+    config.stash[SIGTERM_KEY] = install_sigterm_interrupt()
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(LoadgateHtmlExtras(config, config.stash[SETTINGS_KEY]),
                                       "loadgate-html")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Put SIGTERM's handler back as it was."""
+    restore_sigterm(config.stash.get(SIGTERM_KEY, None))
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -177,6 +185,8 @@ class LoadgateSession:
         self.settings = settings
         self.rows: list[SummaryRow] = []
         self.calibration: list[dict[str, Any]] = []
+        #: Session files (index, job summary, calibration) that could not be written.
+        self.write_errors: list[str] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep the summary each load run attached to its test report."""
@@ -199,17 +209,26 @@ class LoadgateSession:
             from pytest_loadgate.report.ci_summary import append_step_summary, step_summary_path
             from pytest_loadgate.report.index_report import write_index
 
-            index = write_index(self.settings.report_dir, self.rows)
-            step_summary = step_summary_path()
-            if step_summary is not None:
-                append_step_summary(step_summary, self.rows, index=index)
+            try:
+                index = write_index(self.settings.report_dir, self.rows)
+                step_summary = step_summary_path()
+                if step_summary is not None:
+                    append_step_summary(step_summary, self.rows, index=index)
+            except OSError as exc:
+                self.write_errors.append(f"{exc.filename or self.settings.report_dir}:"
+                                         f" {exc.strerror or exc}")
         if self.calibration:
             path = self.settings.report_dir / "calibration.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(self.calibration, indent=2))
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(self.calibration, indent=2))
+            except OSError as exc:
+                self.write_errors.append(f"{path}: {exc.strerror or exc}")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """One table of every load run: verdict, throughput, p95, errors, report."""
+        for error in self.write_errors:
+            terminalreporter.write_line(f"loadgate: could not write {error}", red=True)
         if self.calibration:
             from pytest_loadgate.target.calibration import format_rows
 

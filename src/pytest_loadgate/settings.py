@@ -288,6 +288,9 @@ def _worker_plan(config: Any) -> WorkerPlan:
         port = int(port_text)
     timeout_raw, timeout_where = _raw(config, "loadgate_worker_timeout")
     timeout = _duration(timeout_raw, timeout_where, "worker_timeout") if timeout_raw else 60.0
+    if timeout <= 0:
+        raise LoadgateConfigError(f"{timeout_where}: {timeout_raw!r} must be > 0 seconds (how"
+                                  " long to wait for workers to connect)")
     return WorkerPlan(local=local, remote=remote, bind_host=host, bind_port=port,
                       timeout_s=timeout)
 
@@ -349,7 +352,7 @@ def load_settings(config: Any) -> Settings:
         profile=str(_raw(config, "loadgate_profile")[0] or "") or None,
         app=str(config.getini("loadgate_app")) or None,
         app_factory=factory,
-        server_command=str(config.getini("loadgate_server_command")) or None,
+        server_command=_server_command(str(config.getini("loadgate_server_command"))),
         health_path=str(config.getini("loadgate_health_path") or DEFAULT_HEALTH_PATH),
         watch_paths=tuple(str(config.getini("loadgate_watch_paths") or "").split()),
         workers=workers,
@@ -371,6 +374,16 @@ def load_settings(config: Any) -> Settings:
         locustfiles=_locustfiles(config),
         locustfile_spec=_locustfile_spec(config),
     )
+
+
+def _server_command(raw: str) -> str | None:
+    """The ini key ``loadgate_server_command``, checked now so a bad one fails at start."""
+    if not raw.strip():
+        return None
+    from pytest_loadgate.target.server import split_command
+
+    split_command(raw)
+    return raw
 
 
 def configured_timeout(option: Any, ini: Any) -> float | None:

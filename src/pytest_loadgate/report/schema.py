@@ -125,7 +125,26 @@ class WatchedRecord(_Record):
     poll_max_ms: float | None = None
 
 
-class RunReport(BaseModel):
+class RunConditions(BaseModel):
+    """What a run and its session row both say about how it ran: the generator, the machine,
+    pace, the reference, stalls, the open model's schedule, censored requests."""
+
+    generator_saturated: bool = False
+    machine_stall: float | None = None
+    machine_steal: float | None = None
+    pace: dict[str, Number] | None = None
+    reference: dict[str, Number] | None = None
+    stalls: list[StallRecord] = Field(default_factory=list)
+    open: dict[str, Number] | None = None
+    censored: int = 0
+
+    @property
+    def reference_p50_ms(self) -> float | None:
+        """The machine-speed reference's median over the window, when it was measured."""
+        return (self.reference or {}).get("p50_ms")
+
+
+class RunReport(RunConditions):
     """The JSON report of one load run: spec, window, exact figures, checks and verdict."""
 
     model_config = ConfigDict(extra="allow")
@@ -155,14 +174,6 @@ class RunReport(BaseModel):
     exceptions: list[dict[str, Any]] = Field(default_factory=list)
     server_resources: dict[str, Number] | None = None
     generator_resources: dict[str, Number] | None = None
-    generator_saturated: bool = False
-    machine_stall: float | None = None
-    machine_steal: float | None = None
-    pace: dict[str, Number] | None = None
-    reference: dict[str, Number] | None = None
-    stalls: list[StallRecord] = Field(default_factory=list)
-    open: dict[str, Number] | None = None
-    censored: int = 0
     samples: dict[str, Any] = Field(default_factory=dict)
     unreliable: bool = False
     unreliable_reasons: list[str] = Field(default_factory=list)
@@ -172,12 +183,6 @@ class RunReport(BaseModel):
     resource_samples: dict[str, list[dict[str, Number]]] = Field(default_factory=dict)
     progress: list[dict[str, Any]] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)
-
-    @property
-    def reference_p50_ms(self) -> float | None:
-        """The machine-speed reference's median over the window, when it was measured."""
-        return (self.reference or {}).get("p50_ms")
-
 
 class ChartPoint(_Record):
     """One second of a run as the index's charts draw it."""
@@ -189,7 +194,7 @@ class ChartPoint(_Record):
     endpoints: dict[str, float | None] = Field(default_factory=dict)
 
 
-class SummaryRow(BaseModel):
+class SummaryRow(RunConditions):
     """The compact record of a run: what the session's index, the terminal table, the CSV,
     the markdown summaries and ``loadgate summary`` show."""
 
@@ -213,14 +218,6 @@ class SummaryRow(BaseModel):
     checks: list[CheckRecord] = Field(default_factory=list)
     server_resources: dict[str, Number] | None = None
     generator_cpu_avg: float | None = None
-    generator_saturated: bool = False
-    machine_stall: float | None = None
-    machine_steal: float | None = None
-    pace: dict[str, Number] | None = None
-    reference: dict[str, Number] | None = None
-    stalls: list[StallRecord] = Field(default_factory=list)
-    open: dict[str, Number] | None = None
-    censored: int = 0
     service_p95_ms: float | None = None
     unreliable_reasons: list[str] = Field(default_factory=list)
     steps: list[StepRecord] = Field(default_factory=list)
@@ -231,10 +228,6 @@ class SummaryRow(BaseModel):
     watched: list[WatchedRecord] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)
-
-    @property
-    def reference_p50_ms(self) -> float | None:
-        return (self.reference or {}).get("p50_ms")
 
     def regression_checks(self) -> list[CheckRecord]:
         """The checks against the baseline (they carry its median)."""

@@ -7,7 +7,7 @@ import inspect
 import itertools
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,19 @@ def prepare_user_classes(user_classes: Sequence[Any], host: str,
                     attrs[name] = request_timeout_s
         prepared.append(type(cls.__name__, (cls,), attrs))
     return prepared
+
+
+def call_with_timeout(check: Callable[[], Any], timeout_s: float) -> Any:
+    """Run an invariant's check, giving up after ``timeout_s`` (a check waiting on a hung
+    server must not hold the run; one blocking outside gevent cannot be interrupted)."""
+    timer = gevent.Timeout(timeout_s)
+    try:
+        with timer:
+            return check()
+    except gevent.Timeout as exc:
+        if exc is not timer:  # someone else's timeout: not ours to turn into a verdict
+            raise
+        raise TimeoutError(f"no answer within timeout={timeout_s:g}s") from None
 
 
 def drain_seconds(spec: LoadSpec) -> float:
@@ -256,7 +269,7 @@ class LoadRun:
     def _watch_invariant(self, inv: Invariant) -> None:
         while True:
             gevent.sleep(inv.interval_s)
-            inv.evaluate(self.recorder.now(), "during")
+            inv.evaluate(self.recorder.now(), "during", call=call_with_timeout)
 
     def _watch_resources(self) -> None:
         while True:
@@ -405,7 +418,7 @@ class LoadRun:
             hooks.fire_quit(env, runner)
             self.problems.extend(hooks.errors)
             for inv in self.invariants:
-                inv.evaluate(self.recorder.now(), "after")
+                inv.evaluate(self.recorder.now(), "after", call=call_with_timeout)
             for watched in self.watched:
                 watched.poll(self.recorder.now())
         return Run(self._result(runner, end), env, self.recorder, self.history)

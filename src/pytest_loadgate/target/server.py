@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_loadgate.errors import LoadgateServerError
+from pytest_loadgate.errors import LoadgateConfigError, LoadgateServerError
 
 if TYPE_CHECKING:
     from pytest_loadgate.settings import Settings
@@ -65,9 +65,22 @@ def uvicorn_command(app: str, port: int, *, factory: bool = False) -> list[str]:
     return cmd
 
 
+def split_command(template: str, where: str = "ini loadgate_server_command") -> list[str]:
+    """The words of a shell-style command template; a clear error when it cannot be split."""
+    try:
+        words = shlex.split(template)
+    except ValueError as exc:  # e.g. "No closing quotation"
+        raise LoadgateConfigError(f"{where} = {template!r}: {exc}") from None
+    if not words:
+        raise LoadgateConfigError(f"{where} = {template!r}: the command is empty")
+    return words
+
+
 def expand_command(template: str, port: int) -> list[str]:
-    """Split a shell-style command template and substitute ``{port}`` and ``{python}``."""
-    return [part.format(port=port, python=sys.executable) for part in shlex.split(template)]
+    """Split a shell-style command template and substitute ``{port}`` and ``{python}``;
+    any other brace is the command's own (a shell snippet, a JSON argument)."""
+    return [part.replace("{port}", str(port)).replace("{python}", sys.executable)
+            for part in split_command(template)]
 
 
 @dataclass
@@ -110,8 +123,14 @@ class ServerProcess:
 
     def start(self) -> None:
         """Start the process (does not wait for readiness)."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "wb") as log:
+        try:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(self.log_path, "wb")  # noqa: SIM115 (closed below, once started)
+        except OSError as exc:
+            raise LoadgateServerError(
+                f"cannot write the server's log {self.log_path}: {exc.strerror or exc}; set"
+                " --loadgate-report-dir to a writable directory") from None
+        with log:
             self._proc = subprocess.Popen(
                 self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env=self._env, cwd=self._cwd, start_new_session=True,

@@ -9,14 +9,17 @@ a run are not independent across runs, so significance tests flag identical runs
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import platform
 import random
 import statistics
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -159,41 +162,136 @@ class Baseline:
 
 
 class BaselineStore:
-    """One JSON file per test under a directory users can commit or cache in CI."""
+    """One JSON file per test under a directory users can commit or cache in CI.
+
+    Writers of one baseline (two xdist workers, two CI jobs on a shared cache) take turns under
+    a lock file beside it, and a file is replaced only by a complete, synced new one. A file
+    that cannot be read is set aside (renamed, never deleted) and the test goes on without it.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        #: What happened to unreadable baselines, in sentences (for the run's notes).
+        self.notes: list[str] = []
 
     def path(self, test_id: str) -> Path:
         digest = hashlib.sha1(test_id.encode()).hexdigest()[:10]
         stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in test_id)[-80:]
         return self.directory / f"{stem}-{digest}.json"
 
-    def load(self, test_id: str) -> Baseline | None:
+    def read(self, test_id: str) -> Baseline | None:
+        """The stored runs of ``test_id`` (None when there are none), touching nothing;
+        ``ValueError`` or ``OSError`` when the file cannot be read."""
         path = self.path(test_id)
-        if not path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
             return None
-        data = json.loads(path.read_text())
-        return Baseline(test=data["test"], runs=list(data.get("runs", [])))
+        return parse_baseline(text, test_id)
+
+    def load(self, test_id: str) -> Baseline | None:
+        """The stored runs of ``test_id``; None when there are none or the file was unreadable
+        (then it is set aside and :attr:`notes` says where)."""
+        path = self.path(test_id)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self.notes.append(f"baseline {path} could not be read ({exc.strerror or exc}):"
+                              " max_regression not checked")
+            return None
+        try:
+            return parse_baseline(text, test_id)
+        except ValueError as exc:
+            aside = self._set_aside(path)
+            self.notes.append(f"baseline {path} is unreadable ({exc}); set aside as"
+                              f" {aside.name}: max_regression not checked, and the next"
+                              " recorded run starts a new baseline")
+            return None
+
+    def _set_aside(self, path: Path) -> Path:
+        aside = path.with_name(f"{path.stem}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
+                               f"-{os.getpid()}.json")
+        try:
+            path.replace(aside)
+        except OSError:
+            return path  # another process set it aside first, or the directory is read-only
+        return aside
+
+    @contextlib.contextmanager
+    def _locked(self, path: Path) -> Iterator[None]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_name(path.name + ".lock"), "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def _write(self, baseline: Baseline) -> Path:
+        path = self.path(baseline.test)
+        text = json.dumps({"format": BASELINE_FORMAT, "test": baseline.test,
+                           "runs": baseline.runs}, indent=2, allow_nan=False)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        with contextlib.suppress(OSError):  # the rename itself survives a crash once synced
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        return path
 
     def save(self, baseline: Baseline) -> Path:
-        path = self.path(baseline.test)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"format": BASELINE_FORMAT, "test": baseline.test,
-                                   "runs": baseline.runs}, indent=2, allow_nan=False))
-        tmp.replace(path)
-        return path
+        with self._locked(self.path(baseline.test)):
+            return self._write(baseline)
 
     def record(self, test_id: str, figures: dict[str, dict[str, float]],
                fp: dict[str, str], *, replace: bool) -> Path:
-        """Add a run (keeping the newest ``MAX_RUNS``), or start afresh when ``replace``."""
-        baseline = (None if replace else self.load(test_id)) or Baseline(test_id)
+        """Add a run (keeping the newest ``MAX_RUNS``), or start afresh when ``replace``; read,
+        add and write under the baseline's lock, so concurrent writers both land."""
         clean = {scope: {k: (None if v != v else v) for k, v in row.items()}
                  for scope, row in figures.items()}
-        baseline.runs.append({"created": time.time(), "fingerprint": fp, "figures": clean})
-        baseline.runs = baseline.runs[-MAX_RUNS:]
-        return self.save(baseline)
+        with self._locked(self.path(test_id)):
+            baseline = (None if replace else self.load(test_id)) or Baseline(test_id)
+            baseline.runs.append({"created": time.time(), "fingerprint": fp, "figures": clean})
+            baseline.runs = baseline.runs[-MAX_RUNS:]
+            return self._write(baseline)
+
+
+def parse_baseline(text: str, test_id: str) -> Baseline:
+    """A baseline file's content; ``ValueError`` saying what is wrong with it."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"expected an object, found {type(data).__name__}")
+    if data.get("format", BASELINE_FORMAT) != BASELINE_FORMAT:
+        raise ValueError(f"format {data.get('format')!r}, this plugin reads {BASELINE_FORMAT}")
+    runs = data.get("runs", [])
+    if not isinstance(runs, list):
+        raise ValueError("'runs' is not a list")
+    for index, run in enumerate(runs):
+        if not (isinstance(run, dict) and isinstance(run.get("figures"), dict)
+                and isinstance(run.get("fingerprint"), dict)
+                and isinstance(run.get("created"), int | float)):
+            raise ValueError(f"run {index} lacks created/fingerprint/figures")
+        for scope, row in run["figures"].items():
+            if not isinstance(row, dict) or not all(
+                    v is None or isinstance(v, int | float) for v in row.values()):
+                raise ValueError(f"run {index}, scope {scope!r}: figures are not numbers")
+    return Baseline(test=str(data.get("test", test_id)), runs=list(runs))
 
 
 def compare(baseline: Baseline, figures: Mapping[str, Mapping[str, float]],
