@@ -124,11 +124,7 @@ def test_sigint_interrupts_with_a_partial_report_and_tears_everything_down(
 
 @pytest.mark.parametrize(("server", "workers"), [
     ("server.py", 2),
-    pytest.param("spawner.py", 0, id="server-with-a-child", marks=pytest.mark.xfail(
-        strict=True, raises=AssertionError, reason=(
-            "the parent-death signal reaches only the process pytest started (it is not"
-            " inherited): that one dies, its child server.py is orphaned and keeps serving;"
-            " nothing kills the server's process group once pytest is gone (target/server.py)"))),
+    pytest.param("spawner.py", 0, id="server-with-a-child"),
 ])
 def test_sigkill_of_pytest_leaves_no_server_or_worker_behind(
         stdlib_project: pytest.Pytester, server: str, workers: int) -> None:

@@ -195,7 +195,12 @@ class PostgresServer:
         """
         if self._running:
             return self
-        self.root = Path(tempfile.mkdtemp(prefix="loadgate-pg-", dir=self.base_dir))
+        try:
+            self.root = Path(tempfile.mkdtemp(prefix="loadgate-pg-", dir=self.base_dir))
+        except OSError as exc:
+            raise PostgresError(
+                f"cannot create the cluster's directory in {self.base_dir or 'the temp dir'}:"
+                f" {exc.strerror or exc}") from None
         atexit.register(self.stop)
         try:
             self._check_socket_path()

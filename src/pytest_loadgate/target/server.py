@@ -40,6 +40,34 @@ def die_with_parent() -> None:
         pass
 
 
+#: A process of its own that outlives pytest only to end a server's whole process group: the
+#: parent-death signal reaches the process pytest started, not the children it started (a
+#: ``sh -c 'migrate && serve'`` command). It gets SIGTERM when pytest dies (even by SIGKILL).
+GROUP_WATCHDOG = """
+import os, signal, sys, time
+pgid, parent = int(sys.argv[1]), int(sys.argv[2])
+def end_group(*_):
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            time.sleep(0.05)
+    os._exit(0)
+signal.signal(signal.SIGTERM, end_group)
+if os.getppid() != parent:  # pytest died before the parent-death signal was armed
+    end_group()
+while True:
+    signal.pause()
+"""
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free right now on ``host``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -116,6 +144,7 @@ class ServerProcess:
         self._env = {**os.environ, **(env or {})}
         self._cwd = cwd
         self._proc: subprocess.Popen[bytes] | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -136,6 +165,10 @@ class ServerProcess:
                 env=self._env, cwd=self._cwd, start_new_session=True,
                 preexec_fn=die_with_parent,
             )
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-c", GROUP_WATCHDOG, str(self._proc.pid), str(os.getpid())],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=die_with_parent)
 
     def exit_code(self) -> int | None:
         return None if self._proc is None else self._proc.poll()
@@ -180,18 +213,28 @@ class ServerProcess:
         )
 
     def stop(self) -> None:
-        """Terminate the process group, then kill it if it lingers."""
+        """Terminate the process group, then kill it if it lingers (also when the process
+        pytest started has exited but children it started still run)."""
         proc = self._proc
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
+        deadline = time.monotonic() + STOP_TIMEOUT_SEC
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, 15)
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(STOP_TIMEOUT_SEC)
         try:
+            while time.monotonic() < deadline:
+                os.killpg(proc.pid, 0)  # anyone left in the group?
+                time.sleep(0.05)
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(STOP_TIMEOUT_SEC)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 9)
-            proc.wait(STOP_TIMEOUT_SEC)
+        except ProcessLookupError:
+            pass
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.kill()
+            watchdog.wait()
 
 
 def server_command(settings: Settings, port: int) -> list[str]:
