@@ -18,6 +18,8 @@ URL_POLL_INTERVAL_SEC = 2.0
 
 #: A watched URL whose answers took this share of the run gets a note.
 WATCHER_COST_NOTE_SHARE = 0.05
+#: ... and at least this long in all: two polls of a sub-second race are not a load.
+WATCHER_COST_NOTE_MIN_SEC = 0.5
 PRESSURE_PATH = "/proc/pressure/cpu"
 STAT_PATH = "/proc/stat"
 
@@ -145,7 +147,7 @@ def watcher_cost_notes(watched: Sequence[WatchedUrl], run_s: float) -> list[str]
     notes = []
     for w in watched:
         share = w.cost_share(run_s)
-        if w.polls and share >= WATCHER_COST_NOTE_SHARE:
+        if w.polls and share >= WATCHER_COST_NOTE_SHARE and w.busy_s >= WATCHER_COST_NOTE_MIN_SEC:
             notes.append(f"watched {w.url} cost {share * 100:.1f}% of the run ({w.polls} polls,"
                          f" {w.busy_s / w.polls * 1000:.0f} ms mean,"
                          f" {w.max_poll_s * 1000:.0f} ms max): it may load the server it"
