@@ -349,8 +349,15 @@ class BaselineJudge:
                 result.notes.append("not added to the baseline: recorded under a different"
                                     " setup; replace it with --loadgate-baseline=accept")
                 return
-        path = self.store.record(self.run_id, figures(result),
-                                 self.fingerprint, replace=self.mode == "accept")
+        try:
+            path = self.store.record(self.run_id, figures(result),
+                                     self.fingerprint, replace=self.mode == "accept")
+        except OSError as exc:  # read-only, full or missing mount: say so, keep the verdict
+            result.notes.extend(self._store_notes())
+            where = exc.filename or self.store.directory
+            result.notes.append(f"not added to the baseline: {where}: {exc.strerror or exc}"
+                                " (--loadgate-baseline-dir)")
+            return
         result.notes.extend(self._store_notes())
         result.baseline_path = path
 

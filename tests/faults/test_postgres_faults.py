@@ -106,3 +106,35 @@ def test_a_missing_base_dir_is_a_postgres_error(base_dir: Path) -> None:
     missing = base_dir / "missing"
     with pytest.raises(PostgresError, match=f"cannot create the cluster's directory in {missing}"):
         PostgresServer(base_dir=missing).start()
+
+
+OWNER = """
+import sys, time
+from demo_api.throwaway_postgres import PostgresServer
+server = PostgresServer(base_dir=sys.argv[1]).start()
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_cluster_does_not_outlive_its_owner_killed_by_sigkill(base_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(base_dir)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "ready"
+        assert _postmasters(base_dir)  # running, under the test's own directory
+        killed = time.monotonic()
+        owner.kill()  # no finalizer, no atexit: only the watchdog is left to clean up
+        owner.wait()
+        deadline = killed + 30
+        while (_postmasters(base_dir) or list(base_dir.iterdir())) and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _postmasters(base_dir) == [] and list(base_dir.iterdir()) == []
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()

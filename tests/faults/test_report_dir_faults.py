@@ -73,3 +73,16 @@ def test_a_read_only_report_dir_stops_the_test_at_setup_naming_it(
         f"*cannot write the server's log {small_mount}/reports/*: Read-only file system;"
         " set --loadgate-report-dir to a writable directory*"])
     assert "Traceback" not in out and "OSError" not in out
+
+
+def test_a_read_only_baseline_dir_keeps_the_verdict_and_says_why_nothing_was_added(
+        stdlib_project: pytest.Pytester, small_mount: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(small_mount)], check=True)
+    stdlib_project.makepyfile(test_browse=TEST)
+    result = stdlib_project.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--loadgate-baseline=add",
+        f"--loadgate-baseline-dir={small_mount}/baselines")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [f"*not added to the baseline: {small_mount}/baselines*: Read-only file system*"])
+    assert "Traceback" not in result.stdout.str()

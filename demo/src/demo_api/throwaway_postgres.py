@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import glob
 import os
 import pwd
@@ -32,6 +33,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -68,6 +70,46 @@ TEST_SETTINGS: dict[str, str] = {
     "timezone": "UTC",
 }
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+PR_SET_PDEATHSIG = 1
+#: Outlives its owner only to end the cluster: SIGQUIT (immediate shutdown) then SIGKILL to
+#: the postmaster, then the cluster's directory goes. It gets SIGTERM when the owner dies.
+OWNER_WATCHDOG = """
+import os, shutil, signal, sys, time
+root, owner = sys.argv[1], int(sys.argv[2])
+def end_cluster(*_):
+    try:
+        pid = int(open(os.path.join(root, "data", "postmaster.pid")).read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pid = None
+    for sig in (signal.SIGQUIT, signal.SIGKILL):
+        if pid is None:
+            break
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                pid = None
+                break
+            time.sleep(0.05)
+    shutil.rmtree(root, ignore_errors=True)
+    os._exit(0)
+signal.signal(signal.SIGTERM, end_cluster)
+if os.getppid() != owner:  # the owner died before the parent-death signal was armed
+    end_cluster()
+while True:
+    signal.pause()
+"""
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class PostgresError(RuntimeError):
@@ -137,6 +179,7 @@ class PostgresServer:
         self.port = PORT
         self.root: Path | None = None
         self._running = False
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     # -- paths and URLs ----------------------------------------------------------------------
 
@@ -208,6 +251,7 @@ class PostgresServer:
             self._write_config()
             self._pg_ctl_start()
             self._running = True
+            self._watch_owner()
             self._wait_ready()
             self.create_database(self.database)
         except BaseException:
@@ -218,6 +262,10 @@ class PostgresServer:
     def stop(self) -> None:
         """``pg_ctl stop -m fast`` (immediate, then SIGKILL, if that fails); remove the temp dir."""
         atexit.unregister(self.stop)
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:  # stopping it ourselves: the watchdog is not needed
+            watchdog.kill()
+            watchdog.wait()
         root = self.root
         if root is None:
             return
@@ -229,6 +277,16 @@ class PostgresServer:
             self.root = None
             self._running = False
             shutil.rmtree(root, ignore_errors=True)
+
+    def _watch_owner(self) -> None:
+        """Start a watchdog that stops the postmaster and removes the cluster if this process
+        dies without stopping it (SIGKILL, a crash): ``pg_ctl`` detaches the postmaster, so
+        nothing else would end it."""
+        assert self.root is not None
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-c", OWNER_WATCHDOG, str(self.root), str(os.getpid())],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=_die_with_parent)
 
     def _stop_postmaster(self, data: Path, pid_file: Path) -> None:
         pid: int | None = None
