@@ -42,6 +42,7 @@ from pytest_loadgate.run.open_load import OpenLoad
 from pytest_loadgate.run.pacing import PaceMeter
 from pytest_loadgate.run.recorder import SampleRecorder
 from pytest_loadgate.run.reference_probe import ReferenceProbe
+from pytest_loadgate.run.run_signals import raised_in_run
 from pytest_loadgate.run.stall import DEFAULT_MAX_STALL_SEC, Stall, StallDetector
 from pytest_loadgate.run.task_tags import tasks_restored
 from pytest_loadgate.spec import LoadSpec
@@ -340,7 +341,7 @@ class LoadRun:
         measure_pace = self.mode.measures_pace and not self.workers.total
         pacing = self.pace_meter.measuring() if measure_pace else contextlib.nullcontext()
         with RunHooks() as hooks, tasks_restored(self.classes), exact_locust_histograms(), \
-                pacing, self.inflight.tracking():
+                pacing, self.inflight.tracking(), raised_in_run():
             env = self._build_environment(hooks)
             self.recorder.restart()
             runner = self._create_runner(env)
