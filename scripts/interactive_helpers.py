@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_loadgate.target.server import free_port
+from pytest_loadgate.target.server import free_port, health_problem
 
 LOG_TAIL_LINES = 30
 
@@ -89,15 +89,10 @@ def wait_http(url: str, timeout: float, pid: int | None, log: Path | None) -> bo
             print(f"error: process {pid} exited before {url} answered; log tail:\n"
                   f"{log_tail(log)}", file=sys.stderr)
             return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if 200 <= resp.status < 300:
-                    return True
-                last_error = f"HTTP {resp.status}"
-        except urllib.error.HTTPError as exc:
-            last_error = f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError) as exc:
-            last_error = str(getattr(exc, "reason", exc))
+        problem = health_problem(url)
+        if problem is None:
+            return True
+        last_error = problem
         time.sleep(delay)
         delay = min(delay * 1.5, 0.5)
     print(f"error: {url} not ready after {timeout:g} s ({last_error}); log tail:\n"

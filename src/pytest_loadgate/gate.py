@@ -6,6 +6,7 @@ import json
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_loadgate.errors import LoadgateConfigError, LoadgateWarning
@@ -109,7 +110,8 @@ class LoadGate:
                  progress_factory: Callable[[], ProgressPrinter | None],
                  record: Callable[[str, Any], None],
                  skip: Callable[[str], None] | None = None,
-                 reference: ReferenceServer | None = None) -> None:
+                 reference: ReferenceServer | None = None,
+                 shared_tmp: Path | None = None) -> None:
         self.spec = spec
         self._reference = reference
         self._target = target
@@ -120,6 +122,8 @@ class LoadGate:
         self._skip = skip
         self._invariants: list[Invariant] = []
         self._report_errors: list[str] = []
+        #: pytest's temp directory shared by every xdist worker of this session.
+        self._shared_tmp = shared_tmp
         self.results: list[LoadResult] = []
 
     def invariant(self, name: str, check: Callable[[], Any],
@@ -159,7 +163,8 @@ class LoadGate:
             inv.violations.clear()
         budget = spec.run_time_s + spec.max_stall_s + RUN_BUDGET_MARGIN_SEC
         try:
-            with exclusive_run(lock_path(), holder=self._test_id, budget_s=budget):
+            with exclusive_run(lock_path(self._shared_tmp), holder=self._test_id,
+                               budget_s=budget):
                 run = load.execute()
         except RunLockTimeout as exc:  # no run happened: say why, in the test's failure
             raise LoadFailure(str(exc)) from None

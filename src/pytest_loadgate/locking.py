@@ -29,11 +29,15 @@ class RunLockTimeout(LoadgateServerError):
     """Another worker's run held the lock past its budget."""
 
 
-def lock_path() -> Path | None:
-    """The lock file shared by the workers of this xdist run; None outside xdist."""
+def lock_path(shared_tmp: Path | None = None) -> Path | None:
+    """The lock file shared by the workers of this xdist run (None outside xdist): in the
+    session's shared pytest temp directory when given (pytest removes old ones), else in the
+    system temp directory."""
     uid = os.environ.get(XDIST_RUN_ENV)
     if not uid:
         return None
+    if shared_tmp is not None:
+        return shared_tmp / "loadgate-run.lock"
     return Path(tempfile.gettempdir()) / f"pytest-loadgate-{uid}.lock"
 
 

@@ -349,9 +349,13 @@ def _skip(reason: str) -> None:
 
 @pytest.fixture
 def loadgate(request: pytest.FixtureRequest, loadgate_settings: Settings,
-             loadgate_server: Target, loadgate_reference: ReferenceServer) -> LoadGate:
+             loadgate_server: Target, loadgate_reference: ReferenceServer,
+             tmp_path_factory: pytest.TempPathFactory) -> LoadGate:
     """Run Locust user classes against the target and gate on the test's marker thresholds."""
     item = request.node
+    # Under xdist each worker's base temp is a child of the session's: the run lock goes there.
+    shared_tmp = (tmp_path_factory.getbasetemp().parent
+                  if hasattr(request.config, "workerinput") else None)
 
     def record(key: str, value: Any) -> None:
         item.user_properties.append((key, value))
@@ -359,4 +363,5 @@ def loadgate(request: pytest.FixtureRequest, loadgate_settings: Settings,
     return LoadGate(spec=item.stash.get(SPEC_KEY, None), target=loadgate_server,
                     test_id=item.nodeid, settings=loadgate_settings,
                     progress_factory=lambda: _progress_factory(request.config),
-                    record=record, skip=_skip, reference=loadgate_reference)
+                    record=record, skip=_skip, reference=loadgate_reference,
+                    shared_tmp=shared_tmp)

@@ -68,6 +68,17 @@ while True:
 """
 
 
+def health_problem(url: str, timeout_s: float = 2.0) -> str | None:
+    """None when ``url`` answers 2xx; otherwise what it answered (``HTTP 503``) or why not."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            return None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        return str(getattr(exc, "reason", exc))
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free right now on ``host``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -196,15 +207,10 @@ class ServerProcess:
             notice = self.death_notice()
             if notice:
                 raise LoadgateServerError(f"server did not start: {notice}")
-            try:
-                with urllib.request.urlopen(self.health_url, timeout=2) as resp:
-                    if 200 <= resp.status < 300:
-                        return
-                    last_error = f"HTTP {resp.status}"
-            except urllib.error.HTTPError as exc:
-                last_error = f"HTTP {exc.code}"
-            except (urllib.error.URLError, OSError) as exc:
-                last_error = str(getattr(exc, "reason", exc))
+            problem = health_problem(self.health_url)
+            if problem is None:
+                return
+            last_error = problem
             time.sleep(READY_POLL_INTERVAL_SEC)
         self.stop()
         raise LoadgateServerError(

@@ -130,6 +130,9 @@ def test_requests_imported_first_httpuser_and_xdist(project: pytest.Pytester, ru
         result = run(*args)
         result.assert_outcomes(passed=8)
         result.stdout.fnmatch_lines(["*loadgate: 2 load run(s)*"])
+    # The xdist workers' run lock lives in the session's pytest temp dir (removed in time by
+    # pytest), not as one more file in /tmp per session.
+    assert list(project.path.glob("**/loadgate-run.lock"))
     reports = json.loads(sorted((project.path / "reports").glob("*_test_fast_user.json"))[-1]
                          .read_text())
     assert reports["verdict"] == "passed"
