@@ -550,7 +550,7 @@ def part_throughput(args: argparse.Namespace, root: Path, k6: str | None) -> lis
     """Alternate in-process and CLI runs (then k6) against one server; return the pairs."""
     server = start_trivial_app(root / "part1" / "server.log", bench_env())
     pairs: list[Pair] = []
-    counter = 0
+    counter = 1 if args.cli_first else 0
     try:
         for length in args.lengths:
             for rep in range(repeats_for(args, length)):
@@ -894,6 +894,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--test-seconds", type=float, default=2.0, help="run_time of each part 2 test"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--cli-first", action="store_true",
+                        help="start with the CLI side (pairs still alternate after that)")
     args = parser.parse_args(argv)
     lengths = list(args.lengths or [10.0, 120.0])
     if args.long and 600.0 not in lengths:
