@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from pytest_loadgate.report.rows import summary_row_of
 from pytest_loadgate.report.schema import RunReport, dump
 from pytest_loadgate.run.locust_reports import write_locust_csv, write_locust_html
-from pytest_loadgate.verdict.reliability import unreliable_reasons
 
 if TYPE_CHECKING:
     from pytest_loadgate.run.runner import Run
@@ -53,6 +52,7 @@ def verdict_of(run: Run) -> str:
 def build_run_report(test_id: str, run: Run, files: dict[str, Path]) -> RunReport:
     """The typed JSON report of ``run`` (NaN and infinite figures become null)."""
     r = run.result
+    verdict = r.decision  # what decided the run, as decided: never re-derived here
     return RunReport.model_validate(_clean({
         "test": test_id,
         "verdict": verdict_of(run),
@@ -70,10 +70,10 @@ def build_run_report(test_id: str, run: Run, files: dict[str, Path]) -> RunRepor
         "latency": LATENCY_DEFINITION if r.spec.open is not None else "Locust's response time",
         "total": r.total.as_dict(),
         "endpoints": {k: v.as_dict() for k, v in sorted(r.endpoints.items())},
-        "checks": [c.as_dict() for c in r.checks],
-        "violations": [asdict(v) for v in r.violations],
-        "problems": r.problems,
-        "aborted": r.aborted,
+        "checks": [c.as_dict() for c in verdict.checks],
+        "violations": [asdict(v) for v in verdict.violations],
+        "problems": list(verdict.problems),
+        "aborted": verdict.aborted,
         "notes": r.notes,
         "attempts": r.attempts,
         "baseline": str(r.baseline_path) if r.baseline_path else None,
@@ -89,8 +89,8 @@ def build_run_report(test_id: str, run: Run, files: dict[str, Path]) -> RunRepor
         "open": r.open,
         "censored": r.total.censored,
         "samples": r.samples,
-        "unreliable": r.unreliable,
-        "unreliable_reasons": unreliable_reasons(r),
+        "unreliable": bool(verdict.unreliable),
+        "unreliable_reasons": list(verdict.unreliable),
         "watched": r.watched,
         "steps": r.steps,
         "timeline": r.timeline,
