@@ -111,7 +111,8 @@ class LoadGate:
                  record: Callable[[str, Any], None],
                  skip: Callable[[str], None] | None = None,
                  reference: ReferenceServer | None = None,
-                 shared_tmp: Path | None = None) -> None:
+                 shared_tmp: Path | None = None,
+                 worker_pool: Callable[[], Any] | None = None) -> None:
         self.spec = spec
         self._reference = reference
         self._target = target
@@ -124,6 +125,8 @@ class LoadGate:
         self._report_errors: list[str] = []
         #: pytest's temp directory shared by every xdist worker of this session.
         self._shared_tmp = shared_tmp
+        #: The session's load workers (None: in-process), started by the first run needing them.
+        self._worker_pool = worker_pool or (lambda: None)
         self.results: list[LoadResult] = []
 
     def invariant(self, name: str, check: Callable[[], Any],
@@ -156,7 +159,8 @@ class LoadGate:
                          and baseline.wants_reference else None)
         load = LoadRun(spec, self._target, user_classes, invariants=self._invariants,
                        progress=self._progress_factory(), watch_paths=settings.watch_paths,
-                       shape=shape, workers=settings.workers, log_dir=settings.report_dir,
+                       shape=shape, workers=self._worker_pool(), log_dir=settings.report_dir,
+                       test_id=self._test_id,
                        reference_url=reference_url, max_samples=settings.max_samples,
                        session_locust_options=settings.locust_options)
         for inv in self._invariants:

@@ -22,6 +22,7 @@ from pytest_loadgate.locustfile_items import LocustfileCollector, check_locustfi
 from pytest_loadgate.report.progress import ProgressPrinter
 from pytest_loadgate.run.gevent_setup import SKIP_PATCH_ENV, ensure_patched, is_xdist_controller
 from pytest_loadgate.settings import (
+    CLI_ONLY,
     INI_ONLY,
     OPTIONS,
     REPEATED,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SPEC_KEY = pytest.StashKey[LoadSpec | None]()
 SIGTERM_KEY = pytest.StashKey[Any]()
+POOL_KEY = pytest.StashKey["WorkerPoolSlot"]()
 #: The marker's spec, or why it is invalid: parsed once per test, whichever hook asks first.
 PARSED_KEY = pytest.StashKey[LoadSpec | LoadgateConfigError | None]()
 
@@ -65,6 +67,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(flag, dest=dest, action="append", default=None, metavar=metavar,
                         help=help_text)
         parser.addini(dest, help_text, type="linelist", default=[])
+    for dest, flag, help_text in CLI_ONLY:
+        group.addoption(flag, dest=dest, default=None, metavar=flag.split("-")[-1].upper(),
+                        help=help_text)
     for key, help_text, default in INI_ONLY:
         parser.addini(key, help_text, default=default)
 
@@ -95,14 +100,41 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(LoadgateSession(config, config.stash[SETTINGS_KEY]),
                                  "loadgate-session")
     config.stash[SIGTERM_KEY] = install_sigterm_interrupt()
+    config.stash[POOL_KEY] = WorkerPoolSlot(settings)
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(LoadgateHtmlExtras(config, config.stash[SETTINGS_KEY]),
                                       "loadgate-html")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Put SIGTERM's handler back as it was."""
+    """Stop the session's load workers; put SIGTERM's handler back as it was."""
+    slot = config.stash.get(POOL_KEY, None)
+    if slot is not None:
+        slot.close()
     restore_sigterm(config.stash.get(SIGTERM_KEY, None))
+
+
+class WorkerPoolSlot:
+    """The session's load workers, started by the first load test that needs them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool: Any = None
+
+    def get(self) -> Any:
+        """The pool (a ``pytest_loadgate.run.pool.WorkerPool``), or None for in-process runs."""
+        if not self.settings.workers.total:
+            return None
+        if self.pool is None:
+            from pytest_loadgate.run.pool import WorkerPool
+
+            self.pool = WorkerPool(self.settings.workers, self.settings.report_dir)
+        return self.pool
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -364,4 +396,4 @@ def loadgate(request: pytest.FixtureRequest, loadgate_settings: Settings,
                     test_id=item.nodeid, settings=loadgate_settings,
                     progress_factory=lambda: _progress_factory(request.config),
                     record=record, skip=_skip, reference=loadgate_reference,
-                    shared_tmp=shared_tmp)
+                    shared_tmp=shared_tmp, worker_pool=request.config.stash[POOL_KEY].get)

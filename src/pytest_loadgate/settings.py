@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pytest_loadgate.distributed_plan import WorkerPlan
+from pytest_loadgate.distributed_plan import TOKEN_ENV, WorkerPlan, is_loopback
 from pytest_loadgate.durations import parse_duration
 from pytest_loadgate.errors import LoadgateConfigError
 from pytest_loadgate.stats.histograms import DEFAULT_MAX_SAMPLES
@@ -30,7 +31,8 @@ OPTIONS: list[tuple[str, str, str]] = [
     ("loadgate_workers", "--loadgate-workers",
      "run every load test on N local Locust worker processes (default: 0, in-process)"),
     ("loadgate_remote_workers", "--loadgate-remote-workers",
-     "also wait for N workers started elsewhere with python -m pytest_loadgate.run.worker"),
+     "also wait for N workers started elsewhere with loadgate worker (they serve every load"
+     " test of the session)"),
     ("loadgate_master_bind", "--loadgate-master-bind",
      "HOST:PORT the master listens on for workers (default 127.0.0.1:0, a free port)"),
     ("loadgate_worker_timeout", "--loadgate-worker-timeout",
@@ -82,6 +84,12 @@ REPEATED: list[tuple[str, str, str, str]] = [
     ("loadgate_locust_options", "--loadgate-locust-option", "NAME=VALUE",
      "set a Locust option in environment.parsed_options for every run, custom arguments of"
      " the locustfile included, e.g. my_arg=3 (repeatable)"),
+]
+#: Options without an ini key (a secret does not belong in a committed file): (dest, flag, help).
+CLI_ONLY: list[tuple[str, str, str]] = [
+    ("loadgate_token", "--loadgate-token",
+     f"shared secret that signs every master/worker message (default: ${TOKEN_ENV}; local"
+     " workers get a fresh one); required when the master listens beyond loopback"),
 ]
 #: ini-only keys: (key, help, default).
 INI_ONLY: list[tuple[str, str, str]] = [
@@ -291,8 +299,20 @@ def _worker_plan(config: Any) -> WorkerPlan:
     if timeout <= 0:
         raise LoadgateConfigError(f"{timeout_where}: {timeout_raw!r} must be > 0 seconds (how"
                                   " long to wait for workers to connect)")
+    token, token_where = config.getoption("loadgate_token", None), "--loadgate-token"
+    if token is None:
+        token, token_where = os.environ.get(TOKEN_ENV), f"${TOKEN_ENV}"
+    if token is not None and len(token) < 16:
+        raise LoadgateConfigError(
+            f"{token_where}: the token must be at least 16 characters (e.g. python -c"
+            " 'import secrets; print(secrets.token_urlsafe())')")
+    if remote and token is None and not is_loopback(host):
+        raise LoadgateConfigError(
+            f"{bind_where}: the master would listen on {host}, beyond loopback, without a token:"
+            f" anyone who reaches it could join as a worker, read your user classes and send"
+            f" samples. Set {TOKEN_ENV} (or --loadgate-token) here and on every worker")
     return WorkerPlan(local=local, remote=remote, bind_host=host, bind_port=port,
-                      timeout_s=timeout)
+                      timeout_s=timeout, token=token)
 
 
 def _max_samples(config: Any) -> int:

@@ -1,25 +1,30 @@
-"""The master side of distributed runs: Locust's MasterRunner in pytest, workers as processes."""
+"""The master side of one distributed run: a Locust MasterRunner in pytest for this test, on
+the session's worker pool (see pytest_loadgate.run.pool).
+
+Workers report every request on their own monotonic clock; the offset between that clock and
+this process's is measured when each worker acknowledges the setup (half the round trip is the
+error bound), so a worker host whose wall clock is off cannot move samples in or out of the
+verdict window.
+"""
 
 from __future__ import annotations
 
 import base64
-import os
+import logging
 import random
-import subprocess
-import sys
 import time
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
 import gevent
 from locust import User
 from locust.env import Environment
-from locust.runners import MasterRunner
+from locust.rpc import Message
 
-from pytest_loadgate.distributed_plan import WorkerPlan
 from pytest_loadgate.run.open_load import OpenFigures, ScheduleLog, open_figures
+from pytest_loadgate.run.pool import WorkerError, WorkerPool, WorkerSeen
 from pytest_loadgate.run.protocol import (
     MSG_ARRIVED,
     MSG_FINISHED,
@@ -29,103 +34,119 @@ from pytest_loadgate.run.protocol import (
     MSG_RELEASE,
     MSG_SAMPLES,
     MSG_SETUP,
+    WORKER_SILENCE_SEC,
 )
 from pytest_loadgate.run.race import RaceGate
 from pytest_loadgate.run.recorder import SampleRecorder
 from pytest_loadgate.spec import OpenModel
-from pytest_loadgate.target.server import die_with_parent
 
-WORKER_LOG_TAIL_LINES = 30
+__all__ = ["WorkerError", "WorkerGroup"]
+
 FLUSH_TIMEOUT_SEC = 5.0
 SETUP_RESEND_SEC = 2.0
+#: How long the closing master keeps unsent frames (the workers' quit) before it lets go.
+CLOSE_LINGER_MS = 1000
+
+log = logging.getLogger(__name__)
 
 
-class WorkerError(RuntimeError):
-    """Workers failed to start, connect, accept the setup, or died."""
+@dataclass
+class ClockLink:
+    """A worker's clock minus ours (seconds), from the setup round trip that was shortest."""
 
-
-class LocalWorker:
-    """One ``python -m pytest_loadgate.run.worker`` subprocess with its log."""
-
-    def __init__(self, index: int, master_port: int, log_path: Path) -> None:
-        self.index = index
-        self.log_path = log_path
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        with open(log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "pytest_loadgate.run.worker", "--master-host", "127.0.0.1",
-                 "--master-port", str(master_port)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                start_new_session=True, preexec_fn=die_with_parent)
-
-    def death_notice(self) -> str | None:
-        code = self.proc.poll()
-        if code is None:
-            return None
-        try:
-            tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()
-                             [-WORKER_LOG_TAIL_LINES:])
-        except OSError:
-            tail = "(no log)"
-        return (f"load worker {self.index} exited with code {code};"
-                f" last lines of {self.log_path}:\n{tail}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+    offset_s: float
+    round_trip_s: float
 
 
 class WorkerGroup:
-    """Starts workers, sends them the user classes, collects their samples and race counts."""
+    """This test's master: sends the user classes, collects samples and race counts, and
+    notices a worker that goes silent."""
 
-    def __init__(self, environment: Environment, plan: WorkerPlan, recorder: SampleRecorder,
-                 log_dir: Path) -> None:
-        self.plan = plan
+    def __init__(self, environment: Environment, pool: WorkerPool, recorder: SampleRecorder,
+                 test_name: str = "") -> None:
+        self.pool = pool
+        self.plan = pool.plan
         self.recorder = recorder
-        self.log_dir = log_dir
-        self.runner: MasterRunner = environment.create_master_runner(plan.bind_host,
-                                                                     plan.bind_port)
-        self.port = int(self.runner.server.port)
-        self.workers: list[LocalWorker] = []
+        self.test_name = test_name
+        self.runner, self.server = pool.bind(environment)
+        self.port = pool.port
         self.ready: set[str] = set()
         self.flushed: set[str] = set()
+        self.names: dict[str, str] = {}
+        self.places: dict[str, str] = {}
+        self.pids: dict[str, Any] = {}
+        self.clocks: dict[str, ClockLink] = {}
+        self.last_heard: dict[str, float] = {}
+        self.lost: dict[str, str] = {}
         self.gate: RaceGate | None = None
-        #: Per worker: requests waiting for a response and the oldest one's send time (wall).
+        #: Per worker: requests waiting for a response and the oldest one's send time (ours).
         self.waiting: dict[str, tuple[int, float | None]] = {}
         self.open_model: OpenModel | None = None
         self.open_logs: dict[str, tuple[int, int, int, ScheduleLog]] = {}
         self.open_peaks: dict[str, int] = {}
         self.open_origin_s = 0.0
+        self.run_problems: list[str] = []
+        self.notes: list[str] = pool.take_notes()
         for msg_type, listener in ((MSG_READY, self._on_ready), (MSG_SAMPLES, self._on_samples),
                                    (MSG_ARRIVED, self._on_arrived),
                                    (MSG_FINISHED, self._on_finished)):
-            self.runner.register_message(msg_type, listener)
+            self.runner.register_message(msg_type, self._guarded(msg_type, listener))
 
     # -- messages ------------------------------------------------------------------------------
-    def _on_ready(self, msg: Any, **_: Any) -> None:
-        self.ready.add(msg.node_id)
+    def _guarded(self, msg_type: str, listener: Callable[[Any], None]
+                 ) -> Callable[..., None]:
+        """A listener that drops (with a note) what it cannot use instead of raising into
+        Locust's receive loop."""
+        def receive(msg: Any, **_: Any) -> None:
+            node = str(msg.node_id)
+            if msg_type != MSG_READY and node not in self.ready:
+                self.server.refusals.add(node, f"{msg_type} from a worker not in this run")
+                return
+            try:
+                listener(msg)
+            except Exception as exc:  # a peer with the token sent something malformed
+                self.server.refusals.add(node, f"malformed {msg_type}: {type(exc).__name__}"
+                                               f" {exc}")
+                return
+            self.last_heard[node] = time.perf_counter()
+        return receive
 
-    def _on_samples(self, msg: Any, **_: Any) -> None:
-        self.recorder.ingest(msg.node_id, msg.data["samples"])
-        count, oldest = msg.data.get("outstanding") or (0, None)
-        self.waiting[msg.node_id] = (int(count), oldest)
-        if "open" in msg.data and msg.node_id in self.open_logs:
-            self.open_logs[msg.node_id][3].add(msg.data["open"], -self.recorder.wall_origin)
-            self.open_peaks[msg.node_id] = int(msg.data.get("peak_busy", 0))
-        if msg.data.get("final"):
-            self.flushed.add(msg.node_id)
+    def _on_ready(self, msg: Any) -> None:
+        data = msg.data
+        now = time.perf_counter()
+        sent = float(data["echo"])
+        link = ClockLink(float(data["clock"]) - (sent + now) / 2, now - sent)
+        node = str(msg.node_id)
+        if node not in self.clocks or link.round_trip_s < self.clocks[node].round_trip_s:
+            self.clocks[node] = link
+        self.names[node] = str(data.get("name") or node)
+        self.places[node] = f"pid {data.get('pid', '?')} on {data.get('host', '?')}"
+        self.pids[node] = data.get("pid")
+        self.ready.add(node)
 
-    def _on_arrived(self, msg: Any, **_: Any) -> None:
+    def to_run_clock(self, node: str, worker_s: float) -> float:
+        """A time on a worker's clock as seconds of this run."""
+        return worker_s - self.clocks[node].offset_s - self.recorder.started_at
+
+    def _on_samples(self, msg: Any) -> None:
+        node = str(msg.node_id)
+        data = msg.data
+        self.recorder.ingest(node, data["samples"],
+                             self.clocks[node].offset_s + self.recorder.started_at)
+        count, oldest = data.get("outstanding") or (0, None)
+        self.waiting[node] = (int(count),
+                              None if oldest is None else self.to_run_clock(node, oldest))
+        if "open" in data and node in self.open_logs:
+            self.open_logs[node][3].add(data["open"], self.to_run_clock(node, 0.0))
+            self.open_peaks[node] = int(data.get("peak_busy", 0))
+        if data.get("final"):
+            self.flushed.add(node)
+
+    def _on_arrived(self, msg: Any) -> None:
         if self.gate is not None:
             self.gate.arrived += int(msg.data["n"])
 
-    def _on_finished(self, msg: Any, **_: Any) -> None:
+    def _on_finished(self, msg: Any) -> None:
         if self.gate is not None:
             self.gate.finished += int(msg.data["n"])
 
@@ -134,19 +155,19 @@ class WorkerGroup:
         time on the run clock."""
         count = sum(c for c, _ in self.waiting.values())
         oldest = [t for c, t in self.waiting.values() if c and t is not None]
-        return count, (min(oldest) - self.recorder.wall_origin if oldest else None)
+        return count, (min(oldest) if oldest else None)
 
     def start_open(self, model: OpenModel) -> None:
         """Give each worker its share of the open model's schedule, starting now."""
         self.open_model = model
         self.open_origin_s = self.recorder.now()
-        origin_wall = self.recorder.wall_origin + self.open_origin_s
-        clients = sorted(c.id for c in self.runner.clients.all)
+        clients = sorted(c.id for c in self.runner.clients.all if c.id in self.ready)
         for index, client_id in enumerate(clients):
             seed = random.randrange(2**32)
             self.open_logs[client_id] = (index, len(clients), seed, ScheduleLog())
+            origin = self.open_origin_s + self.recorder.started_at + self.clocks[client_id].offset_s
             self.runner.send_message(MSG_OPEN_START, {
-                "origin_wall": origin_wall, "index": index, "of": len(clients), "seed": seed},
+                "origin": origin, "index": index, "of": len(clients), "seed": seed},
                 client_id=client_id)
 
     def open_figures(self, start_s: float, end_s: float) -> OpenFigures | None:
@@ -159,35 +180,39 @@ class WorkerGroup:
         self.runner.send_message(MSG_RELEASE, {})
 
     # -- lifecycle -----------------------------------------------------------------------------
+    def name(self, node: str) -> str:
+        return self.names.get(node, node)
+
     def death_notice(self) -> str | None:
-        for worker in self.workers:
-            notice = worker.death_notice()
-            if notice:
-                return notice
+        """Why the run cannot go on: a local worker exited, or a worker went silent."""
+        notice = self.pool.death_notice()
+        if notice:
+            return notice
+        now = time.perf_counter()
+        for node in sorted(self.ready - self.lost.keys()):
+            silent = now - self.last_heard.get(node, now)
+            if silent >= WORKER_SILENCE_SEC:
+                self.lost[node] = (f"load worker {self.name(node)} was lost mid-run: nothing"
+                                   f" heard from it for {silent:.1f}s (killed, cut off or"
+                                   " frozen); its requests since then are missing")
+                return self.lost[node]
         return None
 
     def connect(self, user_classes: Sequence[type[User]], *, race: bool,
                 exact_percentiles: bool, request_timeout_s: float | None = None,
                 drain_s: float = 0.0,
                 open_model: OpenModel | None = None) -> None:
-        """Start local workers, wait for all expected workers, and send them the setup."""
-        for index in range(self.plan.local):
-            log = self.log_dir / f"worker-{os.getpid()}-{self.port}-{index}.log"
-            self.workers.append(LocalWorker(index, self.port, log))
+        """Wait for every expected worker and send them this test's setup."""
         expected = self.plan.total
-        where = (f"{self.plan.bind_host}:{self.port}" if self.plan.remote else "local")
         with gevent.Timeout(self.plan.timeout_s, False):
             while len(self.runner.clients.ready) < expected:
-                notice = self.death_notice()
+                notice = self.pool.death_notice()
                 if notice:
                     raise WorkerError(notice)
-                gevent.sleep(0.05)
-        if len(self.runner.clients.ready) < expected:
-            raise WorkerError(
-                f"only {len(self.runner.clients.ready)} of {expected} load workers connected to"
-                f" the master at {where} within {self.plan.timeout_s:g}s"
-                + (f"; start them with: python -m pytest_loadgate.run.worker --master-host"
-                   f" {self.plan.bind_host} --master-port {self.port}" if self.plan.remote else ""))
+                gevent.sleep(0.02)
+        connected = len(self.runner.clients.ready)
+        if connected < expected:
+            raise WorkerError(self._missing_message(connected, expected))
         payload = base64.b64encode(cloudpickle.dumps({
             "user_classes": list(user_classes), "race": race,
             "exact_percentiles": exact_percentiles, "request_timeout_s": request_timeout_s,
@@ -198,32 +223,81 @@ class WorkerGroup:
         next_send: dict[str, float] = {}
         with gevent.Timeout(self.plan.timeout_s, False):
             while len(self.ready) < expected:
-                notice = self.death_notice()
+                notice = self.pool.death_notice()
                 if notice:
                     raise WorkerError(notice)
-                now = time.monotonic()
+                now = time.perf_counter()
                 for client in self.runner.clients.all:
                     if client.id not in self.ready and next_send.get(client.id, 0) <= now:
-                        self.runner.send_message(MSG_SETUP, {"payload": payload},
-                                                 client_id=client.id)
+                        self.runner.send_message(
+                            MSG_SETUP, {"payload": payload, "echo": time.perf_counter()},
+                            client_id=client.id)
                         next_send[client.id] = now + SETUP_RESEND_SEC
-                gevent.sleep(0.05)
+                gevent.sleep(0.02)
         if len(self.ready) < expected:
             raise WorkerError(f"only {len(self.ready)} of {expected} load workers accepted the"
                               " user classes (see the worker logs)")
+        now = time.perf_counter()
+        self.last_heard = {node: now for node in self.ready}
+        # Two clocks on one host agree; elsewhere the offset is known to half a round trip.
+        skewed = [f"{self.name(n)} {c.offset_s * 1000:+.1f} ms"
+                  f" (±{c.round_trip_s * 500:.1f} ms)" for n, c in sorted(self.clocks.items())
+                  if abs(c.offset_s) > max(c.round_trip_s, 0.001)]
+        if skewed:
+            self.notes.append("worker clock offsets (mapped onto the master's clock): "
+                              + ", ".join(skewed))
+
+    def _missing_message(self, connected: int, expected: int) -> str:
+        where = f"{self.pool.where}" if self.plan.remote else "local"
+        message = (f"only {connected} of {expected} load workers connected to the master at"
+                   f" {where} within {self.plan.timeout_s:g}s")
+        present = {self.name(c.id) for c in self.runner.clients.ready}
+        gone = [f"{s.name} ({s.lost or 'last seen in ' + s.last_test})"
+                for s in self.pool.seen.values() if s.name not in present]
+        if gone:
+            message += "; missing since an earlier test: " + "; ".join(gone)
+        if self.plan.remote:
+            message += (f"; start them with: loadgate worker --master-host"
+                        f" {self.plan.bind_host} --master-port {self.port}"
+                        + (" (and LOADGATE_TOKEN set)" if self.pool.token else ""))
+        return message
 
     def finish(self) -> None:
-        """Stop the users, collect the last samples from every worker, then quit them all."""
+        """Stop the users, collect the last samples from every worker, then let the workers go
+        back to waiting for the next test, and free the port."""
         runner = self.runner
         with gevent.Timeout(FLUSH_TIMEOUT_SEC * 2, False):
             runner.stop()
-        clients = {c.id for c in runner.clients.all}
+        clients = {c.id for c in runner.clients.all} & self.ready
         runner.send_message(MSG_FLUSH, {})
         with gevent.Timeout(FLUSH_TIMEOUT_SEC, False):
-            while not clients <= self.flushed:
+            while not clients - self.lost.keys() <= self.flushed:
                 gevent.sleep(0.05)
-        runner.quit()
+        dead = self.pool.dead_pids()
+        for node in sorted(self.ready - self.flushed):
+            if node not in self.lost and self.pids.get(node) not in dead:
+                self.run_problems.append(
+                    f"load worker {self.name(node)} did not send its last samples within"
+                    f" {FLUSH_TIMEOUT_SEC:g}s of the end: its final requests are missing")
+        # Not runner.quit(): its listener keeps answering for half a second after the goodbye,
+        # and a worker reconnecting at once would be welcomed by this master, about to go.
+        # The socket closes right after the quit frames are queued (linger sends them).
+        for client in runner.clients.all:
+            self.server.send_to_client(Message("quit", None, client.id))
+        self.server.close(linger=CLOSE_LINGER_MS)
+        runner.greenlet.kill(block=True)
 
     def close(self) -> None:
-        for worker in self.workers:
-            worker.stop()
+        """Remember who served this test (and who was lost) for the next one."""
+        self.pool.tests_served += 1
+        for node in self.ready:
+            self.pool.seen[self.name(node)] = WorkerSeen(self.name(node), self.test_name,
+                                                         self.lost.get(node))
+
+    def summary_notes(self) -> list[str]:
+        """Who served this run, and what the link dropped (refused peers, stray messages)."""
+        served = ", ".join(f"{self.name(n)} ({self.places.get(n, '?')})"
+                           for n in sorted(self.ready, key=self.name))
+        notes = [f"load workers: {served}; the pool has served {self.pool.tests_served}"
+                 " run(s) this session"] if served else []
+        return notes + self.notes + self.server.refusals.notes()

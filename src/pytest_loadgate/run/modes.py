@@ -149,7 +149,7 @@ class Race(ClosedLoad):
         self.gate = RaceGate()
 
     def prepare_classes(self, run: LoadRun, classes: list[type]) -> list[type]:
-        if run.workers.total:  # each worker puts its own barrier in (see worker.py)
+        if run.pool is not None:  # each worker puts its own barrier in (see worker.py)
             return classes
         return [race_user_class(c, self.gate) for c in classes]
 

@@ -109,16 +109,16 @@ class SampleRecorder:
         self.closed_at = at_s
         self.late = set(late or ())
 
-    def ingest(self, source: str, batch: dict[str, list[WireSample]]) -> None:
-        """Add samples shipped by a worker (wall-clock times mapped onto this run's clock)."""
-        origin = self.wall_origin
+    def ingest(self, source: str, batch: dict[str, list[WireSample]], origin: float) -> None:
+        """Add samples shipped by a worker; ``origin`` is this run's start on that worker's
+        clock."""
         for name, rows in batch.items():
             key = (name, source)
             part = self.remote.get(key)
             if part is None:
                 part = self.remote[key] = EndpointSamples()
-            for wall_ts, latency, status, failed, service, flag in rows:
-                offset = wall_ts - origin
+            for worker_ts, latency, status, failed, service, flag in rows:
+                offset = worker_ts - origin
                 if flag and self.closed_at is not None:  # in flight at the end
                     offset = min(offset, self.closed_at)
                 censored = flag == CENSORED

@@ -18,7 +18,6 @@ from locust import LoadTestShape, User
 from locust.env import Environment
 from locust.runners import Runner
 
-from pytest_loadgate.distributed_plan import WorkerPlan
 from pytest_loadgate.errors import LoadgateConfigError
 from pytest_loadgate.invariants import Invariant
 from pytest_loadgate.report.progress import ProgressPrinter, Snapshot
@@ -40,6 +39,7 @@ from pytest_loadgate.run.monitor import (
 )
 from pytest_loadgate.run.open_load import OpenLoad
 from pytest_loadgate.run.pacing import PaceMeter
+from pytest_loadgate.run.pool import WorkerPool
 from pytest_loadgate.run.recorder import SampleRecorder
 from pytest_loadgate.run.reference_probe import ReferenceProbe
 from pytest_loadgate.run.run_signals import raised_in_run
@@ -138,8 +138,9 @@ class LoadRun:
                  progress: ProgressPrinter | None = None,
                  watch_paths: Sequence[str] = (),
                  shape: LoadTestShape | None = None,
-                 workers: WorkerPlan | None = None,
+                 workers: WorkerPool | None = None,
                  log_dir: Path | None = None,
+                 test_id: str = "",
                  reference_url: str | None = None,
                  max_samples: int = DEFAULT_MAX_SAMPLES,
                  session_locust_options: Mapping[str, str] | None = None) -> None:
@@ -148,7 +149,9 @@ class LoadRun:
         self.invariants = list(invariants)
         self.progress = progress
         self.mode: LoadMode = mode_for(spec.mode, spec.open is not None, shape)
-        self.workers = workers or WorkerPlan()
+        #: The session's load workers; None runs the users in this process.
+        self.pool = workers if workers is not None and workers.plan.total else None
+        self.test_id = test_id
         self.log_dir = log_dir or Path("reports")
         self.group: WorkerGroup | None = None
         classes = prepare_user_classes(user_classes, target.url, spec.request_timeout_s)
@@ -198,7 +201,7 @@ class LoadRun:
         env = Environment(user_classes=self.classes, events=hooks.events, host=self.target.url,
                           catch_exceptions=True, shape_class=self.shape,
                           parsed_options=self.parsed_options)
-        if not self.workers.total:
+        if self.pool is None:
             self.mode.attach(self, env)
         env.events.request.add_listener(self.recorder.on_request)
         env.events.spawning_complete.add_listener(self._on_spawned)
@@ -261,9 +264,9 @@ class LoadRun:
         return False
 
     def _create_runner(self, env: Environment) -> Runner:
-        if not self.workers.total:
+        if self.pool is None:
             return env.create_local_runner()
-        self.group = WorkerGroup(env, self.workers, self.recorder, self.log_dir)
+        self.group = WorkerGroup(env, self.pool, self.recorder, self.test_id)
         self.mode.connected(self, self.group)
         return self.group.runner
 
@@ -338,7 +341,7 @@ class LoadRun:
     def execute(self) -> Run:
         """Run the load and return its figures (the verdict is decided by the gate)."""
         # Pace is measured where the users run: in-process perf runs (a race waits on purpose).
-        measure_pace = self.mode.measures_pace and not self.workers.total
+        measure_pace = self.mode.measures_pace and self.pool is None
         pacing = self.pace_meter.measuring() if measure_pace else contextlib.nullcontext()
         with RunHooks() as hooks, tasks_restored(self.classes), exact_locust_histograms(), \
                 pacing, self.inflight.tracking(), raised_in_run():
@@ -368,7 +371,7 @@ class LoadRun:
                                        open_model=self.spec.open)
                     # In a distributed run the workers generate the load: watch them instead.
                     self.worker_monitors = [ProcessMonitor(w.proc.pid, tree=False)
-                                            for w in self.group.workers]
+                                            for w in self.group.pool.workers]
                     self.recorder.restart()
                     deadline = self.recorder.now() + self.spec.run_time_s
                 if self.probe is not None:  # on the recorder's clock, which starts here
@@ -491,6 +494,10 @@ class LoadRun:
         stalls = self.stall.finish(end) if self.stall is not None else []
         open_figures = self.mode.open_figures(self, start, stop)
         problems = list(self.problems)
+        group_notes: list[str] = []
+        if self.group is not None:
+            problems.extend(self.group.run_problems)
+            group_notes = self.group.summary_notes()
         if self.spec.mode == "perf" and self.spawned_at is None and not self.interrupted:
             problems.append(f"spawning of {self.spec.users} users did not finish within"
                             f" run_time={self.spec.run_time_s:g}s; nothing left to judge")
@@ -503,7 +510,7 @@ class LoadRun:
             started_unix=round(self.recorder.wall_origin, 3),
             violations=violations, problems=problems, exceptions=exceptions,
             aborted=self.aborted, interrupted=self.interrupted,
-            worker_count=self.workers.total,
+            worker_count=self.pool.plan.total if self.pool is not None else 0,
             server_resources=server, generator_resources=generator,
             pace=(pace.as_dict() if (pace := self.pace_meter.summary(
                 start, stop, total.requests, total.avg_ms,
@@ -512,7 +519,7 @@ class LoadRun:
             )) else None),
             stalls=[s.as_dict() for s in stalls],
             samples=self._samples_summary(),
-            notes=self._cap_notes() + watcher_cost_notes(self.watched, end),
+            notes=self._cap_notes() + watcher_cost_notes(self.watched, end) + group_notes,
             open=open_figures.as_dict() if open_figures is not None else None,
             machine_stall=(None if (share := stall_share(self.pressure, start, stop)) is None
                            else round(share, 3)),

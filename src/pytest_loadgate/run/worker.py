@@ -1,8 +1,12 @@
 """A Locust worker process for pytest-loadgate's distributed runs.
 
-Run as ``python -m pytest_loadgate.run.worker --master-host HOST --master-port PORT``. The master
-(inside pytest) sends the user classes (cloudpickled) once the worker has connected; the worker
-ships every request's raw sample back, so percentiles stay exact across workers.
+Run as ``loadgate worker --master-host HOST --master-port PORT`` (or ``python -m
+pytest_loadgate.run.worker ...``), with the session's token in ``LOADGATE_TOKEN``. The worker
+serves one test's master at a time: the master sends the user classes (cloudpickled, inside a
+signed frame) once the worker has connected; the worker ships every request's raw sample back
+on its own monotonic clock, so percentiles stay exact across workers and clock skew cannot move
+them. When the test's master quits, the worker connects again and waits for the next one (the
+next test, or the next session: a restarted master is found again).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import argparse
 import base64
 import logging
 import os
+import signal
+import socket
 import sys
 import time
 from typing import Any
@@ -20,10 +26,14 @@ os.environ.pop("LOCUST_SKIP_MONKEY_PATCH", None)  # a worker is a plain Locust p
 import cloudpickle
 import gevent
 import locust
+import locust.runners
 import locust.stats
 from locust.env import Environment
+from locust.exception import RPCError
 
+from pytest_loadgate.distributed_plan import TOKEN_ENV
 from pytest_loadgate.run.inflight import InFlight
+from pytest_loadgate.run.locust_hooks import RunHooks
 from pytest_loadgate.run.open_load import OpenLoad
 from pytest_loadgate.run.protocol import (
     MSG_ARRIVED,
@@ -38,6 +48,7 @@ from pytest_loadgate.run.protocol import (
 )
 from pytest_loadgate.run.race import RaceGate, race_user_class
 from pytest_loadgate.run.recorder import IterationClock, request_origin, service_and_latency
+from pytest_loadgate.run.wire_auth import install_worker_auth
 from pytest_loadgate.stats.samples import (
     ANSWERED_LATE,
     CENSORED,
@@ -46,20 +57,32 @@ from pytest_loadgate.stats.samples import (
     status_of,
 )
 
+#: Pause between attempts to reach a master that is not there (between tests or sessions).
+RECONNECT_PAUSE_SEC = 0.2
+#: A master silent this long is gone (Locust waits 60 s): connect again for the next one.
+MASTER_SILENCE_SEC = 10
+clock = time.monotonic
+
+log = logging.getLogger("pytest_loadgate.worker")
+
 
 class WorkerSession:
-    """The worker side: receives the setup, runs users, ships samples, mirrors the race gate."""
+    """One test as a worker: receives the setup, runs users, ships samples, mirrors the race
+    gate. Built inside ``RunHooks`` so nothing it adds to Locust's global events outlives it."""
 
-    def __init__(self, master_host: str, master_port: int) -> None:
+    def __init__(self, hooks: RunHooks, master_host: str, master_port: int, name: str) -> None:
+        self.name = name
         self.pending: dict[str, list[WireSample]] = {}
+        self.set_up = False
         # Locust's global events, as under ``locust --worker``: the locustfile's module-level
         # listeners and custom clients (events.request.fire) reach this worker's figures.
-        self.environment = Environment(user_classes=[], events=locust.events,
+        self.environment = Environment(user_classes=[], events=hooks.events,
                                        catch_exceptions=True)
         self.environment.events.request.add_listener(self._on_request)
+        # Blocks until a master acknowledges (Locust retries); ConnectionError after minutes.
         self.runner = self.environment.create_worker_runner(master_host, master_port)
         self.gate: RaceGate | None = None
-        self.inflight = InFlight(time.time, None)
+        self.inflight = InFlight(clock, None)
         self.iterations = IterationClock()
         self.open_model: Any = None
         self.open: OpenLoad | None = None
@@ -77,15 +100,16 @@ class WorkerSession:
                     response: Any = None, exception: BaseException | None = None,
                     context: Any = None, start_time: float | None = None,
                     **_: Any) -> None:
-        now = time.time()
+        now = clock()
         censored, greenlet = request_origin(exception, context)
         flag = CENSORED if censored else 0
         if not censored and greenlet in self.late:  # in flight when the run ended
             self.late.discard(greenlet)
             flag = ANSWERED_LATE
-        service, latency = service_and_latency(
-            self.iterations, greenlet, response_time,
-            start_time if isinstance(start_time, float) else None, now)
+        # Locust dates a request's start on the wall clock: moved onto ours.
+        start = start_time - time.time() + now if isinstance(start_time, float) else None
+        service, latency = service_and_latency(self.iterations, greenlet, response_time, start,
+                                               now)
         self.pending.setdefault(f"{request_type} {name}", []).append(
             (now, latency, status_of(response, exception), 1 if exception is not None else 0,
              service, flag))
@@ -109,14 +133,16 @@ class WorkerSession:
         if self.open is not None:
             message["open"] = self.open.log.drain()
             message["peak_busy"] = self.open.peak_busy
-        if batch or final or outstanding[0] or self.open is not None:
-            self.runner.send_message(MSG_SAMPLES, message)
+        # Sent even when empty: a worker in a run that stops shipping is lost (the heartbeat).
+        self.runner.send_message(MSG_SAMPLES, message)
 
     def _on_setup(self, msg: Any, **_: Any) -> None:
-        if self.environment.user_classes:  # a repeated setup: acknowledge again
-            self.runner.send_message(MSG_READY, None)
+        ack = {"echo": msg.data.get("echo"), "clock": clock(), "name": self.name,
+               "pid": os.getpid(), "host": socket.gethostname()}
+        if self.set_up:  # a repeated setup: acknowledge again
+            self.runner.send_message(MSG_READY, ack)
             return
-        logging.getLogger(__name__).info("setup received from master")
+        log.info("setup received from master")
         setup = cloudpickle.loads(base64.b64decode(msg.data["payload"]))
         classes = setup["user_classes"]
         if setup["race"]:
@@ -134,48 +160,81 @@ class WorkerSession:
         # The user classes' modules are imported now (unpickled): their init listeners run.
         self.environment.events.init.fire(environment=self.environment, runner=self.runner,
                                           web_ui=None)
-        self.runner.send_message(MSG_READY, None)
+        self.set_up = True
+        self.runner.send_message(MSG_READY, ack)
 
     def _on_open_start(self, msg: Any, **_: Any) -> None:
-        """Run this worker's share of the open model's schedule (times on the wall clock)."""
+        """Run this worker's share of the open model's schedule (times on this worker's
+        clock)."""
         data = msg.data
         self.open = OpenLoad(self.environment, self.environment.user_classes, self.open_model,
-                             time.time, self.iterations, index=int(data["index"]),
+                             clock, self.iterations, index=int(data["index"]),
                              of=int(data["of"]), seed=int(data["seed"]))
-        self.open_greenlet = gevent.spawn(self.open.run, float(data["origin_wall"]))
+        self.open_greenlet = gevent.spawn(self.open.run, float(data["origin"]))
 
     def _on_release(self, msg: Any, **_: Any) -> None:
         if self.gate is not None:
-            self.gate.release(time.time())
+            self.gate.release(clock())
 
     def _on_flush(self, msg: Any, **_: Any) -> None:
         self._on_stopping()  # an open-model run never started Locust's users: stop it here
         self._ship(final=True)
 
     def run(self) -> None:
+        """Serve until this test's master quits (or stops answering)."""
         shipper = gevent.spawn(self._ship_forever)
         try:
             with self.inflight.tracking():
                 self.runner.greenlet.join()
         finally:
             shipper.kill()
-            self.environment.events.quitting.fire(environment=self.environment, reverse=True)
-            self.environment.events.quit.fire(exit_code=0)
+            if self.set_up:
+                self.environment.events.quitting.fire(environment=self.environment,
+                                                      reverse=True)
+                self.environment.events.quit.fire(exit_code=0)
+            self.runner.client.close(linger=0)
 
     def _ship_forever(self) -> None:
         while True:
             gevent.sleep(SAMPLE_SHIP_INTERVAL_SEC)
-            self._ship()
+            if self.set_up:
+                self._ship()
+
+
+def serve(master_host: str, master_port: int, name: str, *, once: bool = False) -> None:
+    """Serve one master after another (the tests of a session, then the next session)."""
+    while True:
+        with RunHooks() as hooks:
+            try:
+                session = WorkerSession(hooks, master_host, master_port, name)
+            except (ConnectionError, OSError, RPCError) as exc:
+                log.info("no master at %s:%s (%s); trying again", master_host, master_port,
+                         exc)
+                gevent.sleep(RECONNECT_PAUSE_SEC)
+                continue
+            log.info("serving a master at %s:%s", master_host, master_port)
+            session.run()
+        if once:
+            return
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="loadgate worker", description=(
+        "A load worker for pytest-loadgate's distributed runs: serves every load test of every"
+        f" session whose master it reaches. The token comes from ${TOKEN_ENV}."))
     parser.add_argument("--master-host", default="127.0.0.1")
     parser.add_argument("--master-port", type=int, required=True)
+    parser.add_argument("--name", default=f"{socket.gethostname()} pid {os.getpid()}",
+                        help="how verdicts name this worker (default: HOST pid PID)")
+    parser.add_argument("--once", action="store_true",
+                        help="exit after serving one master instead of waiting for the next")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    WorkerSession(args.master_host, args.master_port).run()
+    install_worker_auth(os.environ.get(TOKEN_ENV))
+    locust.runners.MASTER_HEARTBEAT_TIMEOUT = MASTER_SILENCE_SEC
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    serve(args.master_host, args.master_port, args.name, once=args.once)
     return 0
 
 

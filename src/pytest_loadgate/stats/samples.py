@@ -19,9 +19,9 @@ from typing import Any
 TOTAL_NAME = "Aggregated"
 
 
-#: One sample as a worker ships it: wall-clock end time, latency (ms), status, failed (0/1),
-#: service time (ms), and 0, CENSORED, or ANSWERED_LATE (in flight at the end, answered while
-#: draining: dated at the run's end).
+#: One sample as a worker ships it: end time on the worker's monotonic clock, latency (ms),
+#: status, failed (0/1), service time (ms), and 0, CENSORED, or ANSWERED_LATE (in flight at
+#: the end, answered while draining: dated at the run's end).
 WireSample = tuple[float, float, int, int, float, int]
 CENSORED = 1
 ANSWERED_LATE = 2

@@ -69,8 +69,7 @@ def test_missing_remote_workers_time_out_with_instructions(project: pytest.Pytes
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*only 0 of 1 load workers connected to the master at 127.0.0.1:* within 2s;"
-        " start them with: python -m pytest_loadgate.run.worker --master-host 127.0.0.1"
-        " --master-port *"])
+        " start them with: loadgate worker --master-host 127.0.0.1 --master-port *"])
 
 
 def test_bad_worker_option_is_a_usage_error(project: pytest.Pytester) -> None:
