@@ -282,10 +282,12 @@ class WorkerGroup:
         # Not runner.quit(): its listener keeps answering for half a second after the goodbye,
         # and a worker reconnecting at once would be welcomed by this master, about to go.
         # The socket closes right after the quit frames are queued (linger sends them).
+        # The listener is told to end before the socket closes under it (no error logged).
         for client in runner.clients.all:
             self.server.send_to_client(Message("quit", None, client.id))
+        runner.greenlet.kill(block=False)
         self.server.close(linger=CLOSE_LINGER_MS)
-        runner.greenlet.kill(block=True)
+        runner.greenlet.join(FLUSH_TIMEOUT_SEC)
 
     def close(self) -> None:
         """Remember who served this test (and who was lost) for the next one."""

@@ -1,0 +1,157 @@
+"""The master↔worker link under attack: forged, garbled and stray frames are dropped and
+noted, a worker never unpickles what it cannot authenticate, and the verdict is unaffected."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+from locust.rpc import Message
+
+from pytest_loadgate.run.wire_auth import TO_MASTER, TO_WORKER, FrameSigner, link_key
+
+TOKEN = "the-right-token-for-this-session"
+LOADGATE = str(Path(sys.executable).with_name("loadgate"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_worker(port: int, log: Path, token: str | None, *extra: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "LOADGATE_TOKEN"}
+    if token is not None:
+        env["LOADGATE_TOKEN"] = token
+    with log.open("wb") as out:
+        return subprocess.Popen([LOADGATE, "worker", "--master-host", "127.0.0.1",
+                                 "--master-port", str(port), *extra],
+                                stdout=out, stderr=subprocess.STDOUT, env=env,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+def wait_for(condition, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class Planted:
+    """Unpickling this runs a command: it must never happen on a worker."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_worker_drops_forged_master_frames_and_never_unpickles_them(tmp_path: Path) -> None:
+    marker = tmp_path / "unpickled"
+    context = zmq.Context()
+    master = context.socket(zmq.ROUTER)
+    master.setsockopt(zmq.LINGER, 0)
+    port = master.bind_to_random_port("tcp://127.0.0.1")
+    log = tmp_path / "worker.log"
+    worker = start_worker(port, log, TOKEN, "--once")
+    try:
+        assert master.poll(20_000), log.read_text()
+        identity = master.recv_multipart()[0]  # the worker's (signed) client_ready
+        payload = Message("loadgate_setup", {"payload": pickle.dumps(Planted(marker)),
+                                             "echo": 0.0}, "master").serialize()
+        forger = FrameSigner(link_key("a-token-that-is-not-the-one"), sends=TO_WORKER,
+                             receives=TO_MASTER)
+        master.send_multipart([identity, payload])  # unsigned
+        master.send_multipart([identity, *forger.seal(identity, payload)])  # wrong key
+        master.send_multipart([identity, b"\x00" * 8 + payload, b"\x01" * 32])  # bad mac
+        wait_for(lambda: log.read_text().count("worker dropped a frame from the master") >= 3,
+                 20, "the worker to drop three frames")
+        text = log.read_text()
+        assert "malformed frame" in text and "bad signature" in text, text
+        assert "setup received" not in text
+        assert not marker.exists()
+        assert worker.poll() is None  # still waiting for a real master
+    finally:
+        stop(worker)
+        context.destroy(linger=0)
+
+
+ATTACKER = '''
+import sys, time
+import zmq
+from locust.rpc import Message
+from pytest_loadgate.run.wire_auth import TO_MASTER, TO_WORKER, FrameSigner, link_key
+
+port, token = int(sys.argv[1]), sys.argv[2]
+context = zmq.Context()
+sock = context.socket(zmq.DEALER)
+sock.setsockopt(zmq.IDENTITY, b"intruder")
+sock.setsockopt(zmq.LINGER, 0)
+sock.connect(f"tcp://127.0.0.1:{port}")
+signer = FrameSigner(link_key(token), sends=TO_MASTER, receives=TO_WORKER)
+forger = FrameSigner(link_key("not-the-token-at-all-000"), sends=TO_MASTER, receives=TO_WORKER)
+forged = {"samples": {"GET /forged": [[time.monotonic(), 1.0, 200, 0, 1.0, 0]] * 50},
+          "final": False, "outstanding": [0, None]}
+samples = Message("loadgate_samples", forged, "intruder").serialize()
+while True:
+    sock.send_multipart([b"garbage"], zmq.NOBLOCK)
+    sock.send_multipart(forger.seal(b"intruder", samples), zmq.NOBLOCK)
+    sock.send_multipart(signer.seal(b"intruder", b"\\xc1 not msgpack"), zmq.NOBLOCK)
+    # Signed (a token holder) but no worker of this run, and one claiming another's name.
+    sock.send_multipart(signer.seal(b"intruder", samples), zmq.NOBLOCK)
+    other = Message("loadgate_samples", forged, "someone-else").serialize()
+    sock.send_multipart(signer.seal(b"intruder", other), zmq.NOBLOCK)
+    time.sleep(0.2)
+'''
+
+
+def test_intruders_are_dropped_and_the_verdict_stands(stdlib_project: pytest.Pytester) -> None:
+    project = stdlib_project
+    project.makepyfile(attacker=ATTACKER, test_linked="""
+        import pytest
+        from users import Browse
+
+        @pytest.mark.perf(users=2, run_time="4s", warmup=0, max_error_rate=0)
+        def test_linked(loadgate):
+            result = loadgate.run(Browse)
+            assert "GET /forged" not in result.endpoints
+            assert result.total.requests == result.endpoint("GET /").requests
+    """)
+    root = Path(project.path)
+    port = free_port()
+    worker = start_worker(port, root / "worker.log", TOKEN, "--name", "honest")
+    attacker = subprocess.Popen([sys.executable, "attacker.py", str(port), TOKEN], cwd=root,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        result = project.runpytest_subprocess(
+            "-p", "no:cacheprovider", "--loadgate-remote-workers=1",
+            f"--loadgate-master-bind=127.0.0.1:{port}", f"--loadgate-token={TOKEN}",
+            timeout=120)
+        result.assert_outcomes(passed=1)
+        report = json.loads(next((root / "reports").glob("*test_linked*.json")).read_text())
+        notes = "\n".join(report["notes"])
+        for reason in ("malformed frame", "bad signature", "undecodable message",
+                       "loadgate_samples from a worker not in this run",
+                       "node id 'someone-else' is not the sender's identity"):
+            assert f"from intruder: {reason}" in notes, notes
+        assert "load workers: honest" in notes
+    finally:
+        stop(attacker)
+        stop(worker)
