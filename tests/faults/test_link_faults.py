@@ -155,3 +155,54 @@ def test_intruders_are_dropped_and_the_verdict_stands(stdlib_project: pytest.Pyt
     finally:
         stop(attacker)
         stop(worker)
+
+
+SKEWED_CLOCKS = '''
+import time
+
+_wall, _mono = time.time, time.monotonic
+time.time = lambda: _wall() + 3600.0  # an hour ahead
+time.monotonic = lambda: _mono() + 12345.0  # booted at another time
+'''
+
+
+def test_a_worker_with_skewed_clocks_lands_its_samples_in_the_window(
+        stdlib_project: pytest.Pytester, tmp_path: Path) -> None:
+    project = stdlib_project
+    project.makepyfile(test_skew="""
+        import pytest
+        from users import Browse
+
+        @pytest.mark.perf(users=2, run_time="4s", warmup=1, max_error_rate=0)
+        def test_skew(loadgate):
+            result = loadgate.run(Browse)
+            start, end = result.window_s
+            assert end - start > 2.5
+            # Every second of the window has requests: none were moved out of it.
+            seconds = [t for t in result.timeline if start <= t["start_s"] < end - 1]
+            assert seconds and all(t["requests"] > 20 for t in seconds), result.timeline
+    """)
+    skew = tmp_path / "skew"
+    skew.mkdir()
+    (skew / "sitecustomize.py").write_text(SKEWED_CLOCKS)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(skew), *filter(None, [os.environ.get("PYTHONPATH", "")])])}
+    env["LOADGATE_TOKEN"] = TOKEN
+    log = Path(project.path) / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen([LOADGATE, "worker", "--master-host", "127.0.0.1",
+                                   "--master-port", str(port), "--name", "skewed"],
+                                  stdout=out, stderr=subprocess.STDOUT, env=env,
+                                  stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        result = project.runpytest_subprocess(
+            "-p", "no:cacheprovider", "--loadgate-remote-workers=1",
+            f"--loadgate-master-bind=127.0.0.1:{port}", f"--loadgate-token={TOKEN}",
+            timeout=120)
+        result.assert_outcomes(passed=1)
+        report = json.loads(next((Path(project.path) / "reports").glob("*.json")).read_text())
+        offsets = [n for n in report["notes"] if n.startswith("worker clock offsets")]
+        assert offsets and "skewed +12345" in offsets[0], report["notes"]
+    finally:
+        stop(worker)
