@@ -206,3 +206,31 @@ def test_a_worker_with_skewed_clocks_lands_its_samples_in_the_window(
         assert offsets and "skewed +12345" in offsets[0], report["notes"]
     finally:
         stop(worker)
+
+
+def test_a_worker_serves_one_session_after_another(stdlib_project: pytest.Pytester) -> None:
+    """``loadgate worker`` outlives a session's master and joins the next session's."""
+    project = stdlib_project
+    project.makepyfile(test_again="""
+        import pytest
+        from users import Browse
+
+        @pytest.mark.perf(users=2, run_time="2s", warmup=0, max_error_rate=0)
+        def test_again(loadgate):
+            loadgate.run(Browse)
+    """)
+    port = free_port()
+    log = Path(project.path) / "worker.log"
+    worker = start_worker(port, log, TOKEN, "--name", "steady")
+    try:
+        for _ in range(2):
+            result = project.runpytest_subprocess(
+                "-p", "no:cacheprovider", "--loadgate-remote-workers=1",
+                f"--loadgate-master-bind=127.0.0.1:{port}", f"--loadgate-token={TOKEN}",
+                "--loadgate-worker-timeout=30", timeout=120)
+            result.assert_outcomes(passed=1)
+            result.stdout.fnmatch_lines(["*load workers: steady (pid *"])
+        assert worker.poll() is None
+        assert log.read_text().count("setup received from master") == 2
+    finally:
+        stop(worker)
