@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import socket
 import subprocess
 import sys
@@ -203,7 +204,11 @@ def test_a_worker_with_skewed_clocks_lands_its_samples_in_the_window(
         result.assert_outcomes(passed=1)
         report = json.loads(next((Path(project.path) / "reports").glob("*.json")).read_text())
         offsets = [n for n in report["notes"] if n.startswith("worker clock offsets")]
-        assert offsets and "skewed +12345" in offsets[0], report["notes"]
+        assert offsets, report["notes"]
+        found = re.search(r"skewed ([+-][\d.]+) ms \(±([\d.]+) ms\)", offsets[0])
+        assert found, offsets
+        measured_ms, bound_ms = float(found[1]), float(found[2])
+        assert abs(measured_ms - 12_345_000) <= bound_ms + 1.0, offsets
     finally:
         stop(worker)
 

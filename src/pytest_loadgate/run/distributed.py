@@ -21,7 +21,8 @@ import cloudpickle
 import gevent
 from locust import User
 from locust.env import Environment
-from locust.rpc import Message
+from locust.exception import RPCError
+from locust.rpc import Message, zmqrpc
 
 from pytest_loadgate.run.open_load import OpenFigures, ScheduleLog, open_figures
 from pytest_loadgate.run.pool import WorkerError, WorkerPool, WorkerSeen
@@ -44,6 +45,8 @@ __all__ = ["WorkerError", "WorkerGroup"]
 
 FLUSH_TIMEOUT_SEC = 5.0
 SETUP_RESEND_SEC = 2.0
+#: A gap this long between two liveness checks means this process stalled, not the workers.
+DEAF_AFTER_SEC = 1.0
 #: How long the closing master keeps unsent frames (the workers' quit) before it lets go.
 CLOSE_LINGER_MS = 1000
 
@@ -72,12 +75,15 @@ class WorkerGroup:
         self.port = pool.port
         self.ready: set[str] = set()
         self.flushed: set[str] = set()
+        #: Per worker: the challenges its setup carried (an acknowledgement must echo one).
+        self.sent_echoes: dict[str, set[float]] = {}
         self.names: dict[str, str] = {}
         self.places: dict[str, str] = {}
         self.pids: dict[str, Any] = {}
         self.clocks: dict[str, ClockLink] = {}
         self.last_heard: dict[str, float] = {}
         self.lost: dict[str, str] = {}
+        self._last_check: float | None = None
         self.gate: RaceGate | None = None
         #: Per worker: requests waiting for a response and the oldest one's send time (ours).
         self.waiting: dict[str, tuple[int, float | None]] = {}
@@ -87,10 +93,25 @@ class WorkerGroup:
         self.open_origin_s = 0.0
         self.run_problems: list[str] = []
         self.notes: list[str] = pool.take_notes()
+        self.runner.reset_connection = self._reset_connection  # type: ignore[method-assign]
         for msg_type, listener in ((MSG_READY, self._on_ready), (MSG_SAMPLES, self._on_samples),
                                    (MSG_ARRIVED, self._on_arrived),
                                    (MSG_FINISHED, self._on_finished)):
             self.runner.register_message(msg_type, self._guarded(msg_type, listener))
+
+    def _reset_connection(self) -> None:
+        """Locust's recovery from a broken socket, on the session's port and still signed
+        (Locust's own would bind an unsigned server, on a new port when the first was 0)."""
+        log.warning("resetting the master's socket on %s", self.pool.where)
+        self.server.close(linger=0)
+        try:
+            raw = zmqrpc.Server(self.plan.bind_host, self.pool.port)
+        except RPCError as exc:
+            log.error("could not listen again on %s: %s; will retry", self.pool.where, exc)
+            return
+        self.server = self.pool.sign(raw, self.server.refusals)
+        self.runner.server = self.server  # type: ignore[assignment]
+        self.runner.connection_broken = False
 
     # -- messages ------------------------------------------------------------------------------
     def _guarded(self, msg_type: str, listener: Callable[[Any], None]
@@ -115,6 +136,8 @@ class WorkerGroup:
         data = msg.data
         now = time.perf_counter()
         sent = float(data["echo"])
+        if sent not in self.sent_echoes.get(str(msg.node_id), ()):
+            raise ValueError("it acknowledges a setup this run never sent it (a replay?)")
         link = ClockLink(float(data["clock"]) - (sent + now) / 2, now - sent)
         node = str(msg.node_id)
         if node not in self.clocks or link.round_trip_s < self.clocks[node].round_trip_s:
@@ -189,6 +212,12 @@ class WorkerGroup:
         if notice:
             return notice
         now = time.perf_counter()
+        # While this process was not listening (its own loop stalled), nobody was heard: that
+        # time does not count against the workers.
+        deaf = now - (self._last_check or now) - DEAF_AFTER_SEC
+        if deaf > 0:
+            self.last_heard = {node: t + deaf for node, t in self.last_heard.items()}
+        self._last_check = now
         for node in sorted(self.ready - self.lost.keys()):
             silent = now - self.last_heard.get(node, now)
             if silent >= WORKER_SILENCE_SEC:
@@ -222,21 +251,31 @@ class WorkerGroup:
         # worker that is still busy starting up); the worker applies the setup once.
         next_send: dict[str, float] = {}
         with gevent.Timeout(self.plan.timeout_s, False):
-            while len(self.ready) < expected:
+            # Every connected worker gets users from Locust's dispatcher: all must be set up.
+            while len(self.ready) < expected or any(
+                    c.id not in self.ready for c in self.runner.clients.all):
                 notice = self.pool.death_notice()
                 if notice:
                     raise WorkerError(notice)
                 now = time.perf_counter()
                 for client in self.runner.clients.all:
                     if client.id not in self.ready and next_send.get(client.id, 0) <= now:
-                        self.runner.send_message(
-                            MSG_SETUP, {"payload": payload, "echo": time.perf_counter()},
-                            client_id=client.id)
+                        echo = time.perf_counter()
+                        self.sent_echoes.setdefault(client.id, set()).add(echo)
+                        self.runner.send_message(MSG_SETUP, {"payload": payload, "echo": echo},
+                                                 client_id=client.id)
                         next_send[client.id] = now + SETUP_RESEND_SEC
                 gevent.sleep(0.02)
         if len(self.ready) < expected:
             raise WorkerError(f"only {len(self.ready)} of {expected} load workers accepted the"
                               " user classes (see the worker logs)")
+        # A peer Locust counts as a worker but that never took this run's setup gets no users.
+        strays = [c.id for c in self.runner.clients.all if c.id not in self.ready]
+        for stray in strays:
+            del self.runner.clients[stray]
+        if strays:
+            self.notes.append(f"{len(strays)} connected peer(s) never accepted this run's setup"
+                              f" and got no users: {', '.join(sorted(strays))}")
         now = time.perf_counter()
         self.last_heard = {node: now for node in self.ready}
         # Two clocks on one host agree; elsewhere the offset is known to half a round trip.
@@ -288,6 +327,8 @@ class WorkerGroup:
         runner.greenlet.kill(block=False)
         self.server.close(linger=CLOSE_LINGER_MS)
         runner.greenlet.join(FLUSH_TIMEOUT_SEC)
+        # Done: Locust's quitting listener would say goodbye again and wait half a second.
+        runner.quit = lambda: None  # type: ignore[method-assign]
 
     def close(self) -> None:
         """Remember who served this test (and who was lost) for the next one."""

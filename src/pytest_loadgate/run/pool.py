@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gevent
 from locust.env import Environment
@@ -24,7 +25,14 @@ from locust.exception import RPCError
 from locust.runners import MasterRunner
 
 from pytest_loadgate.distributed_plan import TOKEN_ENV, WorkerPlan
-from pytest_loadgate.run.wire_auth import SignedServer, link_key
+from pytest_loadgate.run.wire_auth import (
+    TO_MASTER,
+    TO_WORKER,
+    FrameSigner,
+    Refusals,
+    SignedServer,
+    link_key,
+)
 from pytest_loadgate.target.server import die_with_parent
 
 WORKER_LOG_TAIL_LINES = 30
@@ -100,6 +108,7 @@ class WorkerPool:
         self.token = plan.token if plan.token is not None or plan.remote else \
             secrets.token_urlsafe(32)
         self.key = link_key(self.token)
+        self.signer = FrameSigner(self.key, sends=TO_WORKER, receives=TO_MASTER)
         self.log_dir = log_dir
         self.port = plan.bind_port
         self.workers: list[LocalWorker] = []
@@ -126,11 +135,15 @@ class WorkerPool:
                                       + (" (another process holds that port?)" if busy else "")
                                       ) from None
                 gevent.sleep(0.1)
-        server = SignedServer(runner.server, self.key)
+        server = self.sign(runner.server)
         runner.server = server  # type: ignore[assignment]  # same methods, signed frames
         self.port = int(server.port)
         self._start_local_workers()
         return runner, server
+
+    def sign(self, server: Any, refusals: Refusals | None = None) -> SignedServer:
+        """A bound Locust RPC server with this session's signed frames."""
+        return SignedServer(server, self.key, signer=self.signer, refusals=refusals)
 
     def _start_local_workers(self) -> None:
         if not self.workers:

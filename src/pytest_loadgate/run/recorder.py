@@ -119,8 +119,13 @@ class SampleRecorder:
                 part = self.remote[key] = EndpointSamples()
             for worker_ts, latency, status, failed, service, flag in rows:
                 offset = worker_ts - origin
-                if flag and self.closed_at is not None:  # in flight at the end
-                    offset = min(offset, self.closed_at)
+                closed = self.closed_at
+                # A worker stops a little after the run ended: what it sent before the end is
+                # the run's (dated at the end, as in-process), what it sent later is not.
+                if closed is not None and offset > closed:
+                    if not flag and offset - service / 1000.0 > closed:
+                        continue
+                    offset = closed
                 censored = flag == CENSORED
                 self._keep(part, name, offset, latency, status, bool(failed), service,
                            censored)

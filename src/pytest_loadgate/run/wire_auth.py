@@ -4,8 +4,12 @@ counted, never unpacked (so a worker never unpickles a payload it cannot authent
 
 A frame is ``[counter (8 bytes) + msgpack payload, mac]``; the MAC covers the direction, the
 worker's identity (sender or receiver), the counter and the payload, so a message can be neither
-replayed, reflected back to its sender, nor re-addressed to another worker. A counter starts at
-the sender's wall clock in nanoseconds, so a restarted peer keeps counting upwards.
+replayed (within a session: the master's record of counters lasts the session; a worker's
+identity is new for each test), reflected back to its sender, nor re-addressed to another
+worker. A counter starts at the sender's wall clock in nanoseconds, so a restarted peer keeps
+counting upwards. A frame replayed into a later session can reach Locust's bookkeeping but never
+a run: a worker joins a run only by acknowledging that run's own setup (see
+pytest_loadgate.run.distributed).
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ import time
 from collections import Counter
 from typing import Any
 
+import msgpack
 import zmq.error as zmqerr
 import zmq.green as zmq
 from locust.exception import RPCError, RPCSendError
 from locust.rpc import Message, zmqrpc
+from locust.rpc.protocol import decode
 
 TO_WORKER = b"loadgate m>w"
 TO_MASTER = b"loadgate w>m"
@@ -102,12 +108,13 @@ class FrameSigner:
 def decode_message(payload: bytes) -> Message:
     """A Locust message from an authenticated payload; Refused when it is not one."""
     try:
-        msg: Message = Message.unserialize(payload)
+        fields = msgpack.loads(payload, raw=False, strict_map_key=False, object_hook=decode)
     except Exception as exc:  # msgpack raises many kinds; none may end the listener
         raise Refused(f"undecodable message ({type(exc).__name__})") from None
-    if not isinstance(msg.type, str) or not isinstance(msg.node_id, (str, type(None))):
-        raise Refused("message without a string type and node id")
-    return msg
+    if not (isinstance(fields, list) and len(fields) == 3 and isinstance(fields[0], str)
+            and isinstance(fields[2], (str, type(None)))):
+        raise Refused("not a message: [type, data, node id] expected")
+    return Message(*fields)
 
 
 class SignedServer:
@@ -117,12 +124,14 @@ class SignedServer:
     ``send_to_client`` up on each call.
     """
 
-    def __init__(self, server: Any, key: bytes) -> None:
+    def __init__(self, server: Any, key: bytes, *, signer: FrameSigner | None = None,
+                 refusals: Refusals | None = None) -> None:
         self._server = server
         self.socket = server.socket
         self.port = server.port
-        self.signer = FrameSigner(key, sends=TO_WORKER, receives=TO_MASTER)
-        self.refusals = Refusals("master")
+        #: Shared by every master of a session, so a frame seen once is never accepted again.
+        self.signer = signer or FrameSigner(key, sends=TO_WORKER, receives=TO_MASTER)
+        self.refusals = refusals or Refusals("master")
         self.closed = False
 
     def send_to_client(self, msg: Message) -> None:
