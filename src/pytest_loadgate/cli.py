@@ -3,7 +3,8 @@
 - ``loadgate summary REPORT_DIR... [--format table|csv|markdown]``: one row per run report;
 - ``loadgate compare REPORT.json [--baseline-dir DIR]``: a run against its stored baseline,
   per endpoint, as markdown for a pull-request comment;
-- ``loadgate worker ...``: a Locust worker for distributed runs (the same as
+- ``loadgate worker --master-host H --master-port P``: a load worker serving every test of
+  every session whose master it reaches, token in ``LOADGATE_TOKEN`` (the same as
   ``python -m pytest_loadgate.run.worker ...``).
 
 Errors (a missing directory, no reports, a bad report or baseline) are one line on stderr
@@ -117,7 +118,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--baseline-dir", type=Path, default=DEFAULT_BASELINE_DIR,
                    help=f"where baselines live (default {DEFAULT_BASELINE_DIR})")
     sub.add_parser("worker", add_help=False,
-                   help=f"a Locust worker for distributed runs (python -m {WORKER_MODULE})")
+                   help="a load worker for distributed runs: --master-host H --master-port P,"
+                   " token in LOADGATE_TOKEN (loadgate worker --help)")
     return p
 
 
