@@ -445,11 +445,7 @@ def test_a_remote_worker_killed_mid_run_is_named_then_missed(site: Site) -> None
     assert "worker-a (load worker worker-a was lost mid-run" in missing[1], missing[0]
     assert "2 failed" in out, out
     assert not traceback_of_ours(out), traceback_of_ours(out)
-    if "worker-b" in missing[1]:
-        # WorkerGroup._missing_message takes the connected workers' names from the setup
-        # acknowledgements, which come only after everyone connected: worker-b, connected,
-        # is listed as missing too.
-        pytest.xfail("the 'missing since an earlier test' list names connected worker-b")
+    assert "worker-b" not in missing[1], missing[0]  # connected: named by its hello
 
 
 def test_peers_without_the_token_are_refused(site: Site) -> None:

@@ -31,6 +31,7 @@ from pytest_loadgate.run.protocol import (
     MSG_ARRIVED,
     MSG_FINISHED,
     MSG_FLUSH,
+    MSG_HELLO,
     MSG_OPEN_START,
     MSG_READY,
     MSG_RELEASE,
@@ -96,7 +97,8 @@ class WorkerGroup:
         self.run_problems: list[str] = []
         self.notes: list[str] = pool.take_notes()
         self.runner.reset_connection = self._reset_connection  # type: ignore[method-assign]
-        for msg_type, listener in ((MSG_READY, self._on_ready), (MSG_SAMPLES, self._on_samples),
+        for msg_type, listener in ((MSG_HELLO, self._on_hello), (MSG_READY, self._on_ready),
+                                   (MSG_SAMPLES, self._on_samples),
                                    (MSG_ARRIVED, self._on_arrived),
                                    (MSG_FINISHED, self._on_finished)):
             self.runner.register_message(msg_type, self._guarded(msg_type, listener))
@@ -122,7 +124,7 @@ class WorkerGroup:
         Locust's receive loop."""
         def receive(msg: Any, **_: Any) -> None:
             node = str(msg.node_id)
-            if msg_type != MSG_READY and node not in self.ready:
+            if msg_type not in (MSG_READY, MSG_HELLO) and node not in self.ready:
                 self.server.refusals.add(node, f"{msg_type} from a worker not in this run")
                 return
             try:
@@ -134,6 +136,14 @@ class WorkerGroup:
             self.last_heard[node] = time.perf_counter()
         return receive
 
+    def _on_hello(self, msg: Any) -> None:
+        self._identify(str(msg.node_id), msg.data)
+
+    def _identify(self, node: str, data: dict[str, Any]) -> None:
+        self.names[node] = str(data.get("name") or node)
+        self.places[node] = f"pid {data.get('pid', '?')} on {data.get('host', '?')}"
+        self.pids[node] = data.get("pid")
+
     def _on_ready(self, msg: Any) -> None:
         data = msg.data
         now = time.perf_counter()
@@ -144,9 +154,7 @@ class WorkerGroup:
         node = str(msg.node_id)
         if node not in self.clocks or link.round_trip_s < self.clocks[node].round_trip_s:
             self.clocks[node] = link
-        self.names[node] = str(data.get("name") or node)
-        self.places[node] = f"pid {data.get('pid', '?')} on {data.get('host', '?')}"
-        self.pids[node] = data.get("pid")
+        self._identify(node, data)
         self.ready.add(node)
 
     def to_run_clock(self, node: str, worker_s: float) -> float:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+#: worker → master, once connected: {"name", "pid", "host"} (how verdicts name it, even
+#: before it takes a setup)
+MSG_HELLO = "loadgate_hello"
 #: master → worker: {"payload": b64 cloudpickle of the setup, "echo": master clock at send}
 MSG_SETUP = "loadgate_setup"
 #: worker → master: setup applied; {"echo": the setup's, "clock": the worker's monotonic clock

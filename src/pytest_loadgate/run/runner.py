@@ -191,6 +191,7 @@ class LoadRun:
         self.problems: list[str] = []
         self.aborted: str | None = None
         self.interrupted = False
+        self.workers_failed = False  # the run never started: no spawning to complain about
         self.history: list[Snapshot] = []
         self._breach_since: float | None = None
         self._next_abort_check = 0.0
@@ -398,6 +399,7 @@ class LoadRun:
                 self.interrupted = True
             except WorkerError as exc:
                 self.problems.append(str(exc))
+                self.workers_failed = True
             finally:
                 end = self.recorder.now()
                 gevent.killall(watchers)  # the open model's scheduler too: no new arrivals
@@ -498,7 +500,8 @@ class LoadRun:
         if self.group is not None:
             problems.extend(self.group.run_problems)
             group_notes = self.group.summary_notes()
-        if self.spec.mode == "perf" and self.spawned_at is None and not self.interrupted:
+        if (self.spec.mode == "perf" and self.spawned_at is None and not self.interrupted
+                and not self.workers_failed):
             problems.append(f"spawning of {self.spec.users} users did not finish within"
                             f" run_time={self.spec.run_time_s:g}s; nothing left to judge")
         violations = [v for inv in self.invariants if (v := inv.summary())]

@@ -39,6 +39,7 @@ from pytest_loadgate.run.protocol import (
     MSG_ARRIVED,
     MSG_FINISHED,
     MSG_FLUSH,
+    MSG_HELLO,
     MSG_OPEN_START,
     MSG_READY,
     MSG_RELEASE,
@@ -95,6 +96,10 @@ class WorkerSession:
         self.runner.register_message(MSG_OPEN_START, self._on_open_start)
         self.runner.register_message(MSG_RELEASE, self._on_release)
         self.runner.register_message(MSG_FLUSH, self._on_flush)
+        self.runner.send_message(MSG_HELLO, self._identity())
+
+    def _identity(self) -> dict[str, Any]:
+        return {"name": self.name, "pid": os.getpid(), "host": socket.gethostname()}
 
     def _on_request(self, request_type: str, name: str, response_time: float | None,
                     response: Any = None, exception: BaseException | None = None,
@@ -137,8 +142,7 @@ class WorkerSession:
         self.runner.send_message(MSG_SAMPLES, message)
 
     def _on_setup(self, msg: Any, **_: Any) -> None:
-        ack = {"echo": msg.data.get("echo"), "clock": clock(), "name": self.name,
-               "pid": os.getpid(), "host": socket.gethostname()}
+        ack = {"echo": msg.data.get("echo"), "clock": clock(), **self._identity()}
         if self.set_up:  # a repeated setup: acknowledge again
             self.runner.send_message(MSG_READY, ack)
             return
