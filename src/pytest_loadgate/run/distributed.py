@@ -106,6 +106,8 @@ class WorkerGroup:
     def _reset_connection(self) -> None:
         """Locust's recovery from a broken socket, on the session's port and still signed
         (Locust's own would bind an unsigned server, on a new port when the first was 0)."""
+        if self.server.closed:  # the run is over: nothing to recover
+            return
         log.warning("resetting the master's socket on %s", self.pool.where)
         self.server.close(linger=0)
         try:
