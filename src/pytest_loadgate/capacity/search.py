@@ -1,0 +1,219 @@
+"""The capacity search: which open-model arrival rate to probe next, and when to stop.
+
+An exponential ramp from ``start_rate`` (× ``growth``, capped at ``max_rate``) until a probe
+fails its SLO or ``max_rate`` passes; then bisection between the highest passing rate (lo)
+and the lowest failing one (hi) until ``hi - lo <= precision * lo``; then one validation
+probe at lo, which the caller runs longer. A failed validation shows the short steps flatter
+the server: lo becomes a failing rate, the highest rate passed below it becomes lo, and every
+later probe runs at validation length, so the bisection settles on a rate that held for the
+longer step. A generator-bound probe ends the search (a lower bound only). The budget keeps
+its last probe for a validation, so a number is validated when the budget can afford it.
+No rate is probed twice except lo by its validation; none exceeds ``max_rate``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pytest_loadgate.capacity.knee import explain_limit, find_knee
+from pytest_loadgate.capacity.probe import Probe, format_rps
+from pytest_loadgate.capacity.result import Bound, CapacityResult
+from pytest_loadgate.errors import LoadgateConfigError
+
+End = Literal["converged", "generator", "below", "budget"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchPlan:
+    """How to search, in offered iterations/s: ``precision`` is relative (0.05 = 5%),
+    ``growth`` the ramp's factor per probe, ``max_probes`` counts the validation too."""
+
+    start_rate: float
+    max_rate: float
+    precision: float = 0.05
+    growth: float = 2.0
+    max_probes: int = 16
+
+    def validate(self, where: str = "capacity") -> SearchPlan:
+        """This plan, or a :class:`LoadgateConfigError` naming the bad argument and ``where``
+        it came from."""
+        for key in ("start_rate", "max_rate", "precision", "growth"):
+            _finite(key, getattr(self, key), where)
+        if self.start_rate <= 0:
+            raise LoadgateConfigError(
+                f"{where}: start_rate={self.start_rate!r} must be > 0 iterations/s")
+        if self.max_rate < self.start_rate:
+            raise LoadgateConfigError(f"{where}: max_rate={self.max_rate!r} must be >="
+                                      f" start_rate={self.start_rate!r}")
+        if not 0 < self.precision < 1:
+            raise LoadgateConfigError(f"{where}: precision={self.precision!r} must be a"
+                                      " fraction between 0 and 1 (0.05 means 5%)")
+        if self.growth <= 1:
+            raise LoadgateConfigError(f"{where}: growth={self.growth!r} must be > 1")
+        if isinstance(self.max_probes, bool) or not isinstance(self.max_probes, int) or (
+                self.max_probes < 2):
+            raise LoadgateConfigError(
+                f"{where}: max_probes={self.max_probes!r} must be an integer >= 2")
+        return self
+
+
+def _finite(key: str, value: Any, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise LoadgateConfigError(f"{where}: {key}={value!r} must be a finite number")
+
+
+@dataclass(frozen=True)
+class NextProbe:
+    """The rate to probe next; ``validation`` asks for the longer confirming step."""
+
+    rate: float
+    validation: bool = False
+
+
+class CapacitySearch:
+    """The search's state machine: ``next_rate()``, run that probe, ``record()`` it, repeat
+    until ``next_rate()`` returns None, then ``result()``."""
+
+    def __init__(self, plan: SearchPlan, *, slo: Mapping[str, float] | None = None) -> None:
+        self.plan = plan.validate()
+        self.slo = dict(slo or {})
+        self._steps: list[tuple[NextProbe, Probe]] = []
+        self._lo: float | None = None  # highest rate that passed (not refuted by validation)
+        self._lo_validated = False  # lo passed a validation-length step
+        self._hi: float | None = None  # lowest rate that failed
+        self._long_only = False  # a validation failed: short steps flatter the server
+        self._pending: NextProbe | None = None
+        self._end: End | None = None
+
+    @property
+    def probes(self) -> tuple[Probe, ...]:
+        """Every probe recorded, in order."""
+        return tuple(probe for _, probe in self._steps)
+
+    @property
+    def steps(self) -> tuple[tuple[NextProbe, Probe], ...]:
+        """Every probe recorded with what was asked for (which ran at validation length)."""
+        return tuple(self._steps)
+
+    @property
+    def done(self) -> bool:
+        """True once the search has concluded."""
+        return self._end is not None
+
+    def next_rate(self) -> NextProbe | None:
+        """The probe to run next (the same one until it is recorded); None when done."""
+        if self._end is not None:
+            return None
+        if self._pending is None:
+            self._pending = self._plan_next()
+        return self._pending
+
+    def _settled(self) -> bool:
+        lo, hi, plan = self._lo, self._hi, self.plan
+        assert lo is not None
+        if hi is None:
+            return lo >= plan.max_rate
+        middle = (lo + hi) / 2
+        return hi - lo <= plan.precision * lo or not lo < middle < hi  # floats: no repeats
+
+    def _plan_next(self) -> NextProbe:
+        lo, hi, plan = self._lo, self._hi, self.plan
+        if lo is None:
+            return NextProbe(plan.start_rate)
+        # The last probe the budget allows goes to validating lo, unless lo is validated.
+        if not self._settled() and (plan.max_probes - len(self._steps) > 1
+                                    or self._lo_validated):
+            rate = min(lo * plan.growth, plan.max_rate) if hi is None else (lo + hi) / 2
+            return NextProbe(rate, validation=self._long_only)
+        return NextProbe(lo, validation=True)
+
+    def record(self, probe: Probe) -> None:
+        """Take the outcome of the probe ``next_rate()`` asked for."""
+        asked = self.next_rate()
+        if asked is None:
+            raise RuntimeError("record: the capacity search is done")
+        if not math.isclose(probe.rate, asked.rate, rel_tol=1e-6):
+            raise ValueError(f"record: probe.rate={probe.rate!r} but the search asked for"
+                             f" {asked.rate!r} iterations/s")
+        self._pending = None
+        self._steps.append((asked, probe))
+        if probe.generator_bound:
+            self._end = "generator"
+            return
+        if probe.slo_passed:
+            self._lo, self._lo_validated = asked.rate, asked.validation
+        else:
+            self._hi = asked.rate
+            self._long_only = self._long_only or asked.validation
+            if self._lo is not None and self._lo >= asked.rate:
+                self._demote_lo()
+        if self._lo is None:
+            self._end = "below"
+        elif self._lo_validated and self._settled():
+            self._end = "converged"
+        elif len(self._steps) >= self.plan.max_probes:
+            self._end = "budget"
+
+    def _demote_lo(self) -> None:
+        """lo failed its validation: the highest rate that passed below it takes its place."""
+        below = [(s.rate, s.validation) for s, p in self._steps
+                 if p.slo_passed and not p.generator_bound and s.rate < (self._hi or 0)]
+        self._lo, self._lo_validated = max(below, default=(None, False))
+
+    def result(self) -> CapacityResult:
+        """What the probes so far say (a lower bound at most until the search is done)."""
+        capacity, bound, reason = self._conclusion()
+        probes = self.probes
+        return CapacityResult(
+            capacity_rps=capacity, bound=bound, reason=reason, knee=find_knee(probes),
+            limit=explain_limit(probes, capacity), probes=probes,
+            validated=capacity is not None and capacity == self._lo and self._lo_validated,
+            generator_bound=self._end == "generator", failed_at_rps=self._hi, slo=self.slo)
+
+    def _conclusion(self) -> tuple[float | None, Bound, str]:
+        lo, hi, plan = self._lo, self._hi, self.plan
+        budget = f"the probe budget (max_probes={plan.max_probes}) ran out"
+        failed = f" and failed at {format_rps(hi)} rps{self._why(hi)}" if hi is not None else ""
+        if self._end == "below":
+            assert hi is not None
+            step = " in a validation step" if self._steps[-1][0].validation else ""
+            return None, "below", (f"the SLO failed at start_rate={format_rps(hi)} rps{step}"
+                                   f"{self._why(hi)}")
+        if self._end == "generator":
+            return self._generator_conclusion(failed)
+        if lo is None:
+            return None, "unknown", "no probe was recorded"
+        held = f"the SLO held at {format_rps(lo)} rps"
+        held += " in a validation step" if self._lo_validated else " in a short step only"
+        if self._end is None:
+            return lo, "at_least", f"{held}{failed}; the search stopped early"
+        if self._lo_validated and hi is not None:
+            coarse = f"; {budget} before precision={plan.precision:g}" if (
+                hi - lo > plan.precision * lo) else ""
+            return lo, "found", f"{held}{failed}{coarse}"
+        if self._lo_validated and lo >= plan.max_rate:
+            return lo, "at_least", f"max_rate reached: {held}"
+        if self._lo_validated:
+            return lo, "at_least", f"{budget} before the SLO failed; {held}"
+        return lo, "at_least", f"{held}{failed}; {budget}"
+
+    def _generator_conclusion(self, failed: str) -> tuple[float | None, Bound, str]:
+        last = self._steps[-1][1]
+        gave_out = (f"the load generator gave out at {format_rps(last.rate)} iterations/s"
+                    " offered, before the server did")
+        if self._lo is not None:
+            return self._lo, "at_least", (f"{gave_out}; the SLO held at"
+                                          f" {format_rps(self._lo)} rps{failed}")
+        if last.slo_passed and last.achieved_rps > 0:
+            return last.achieved_rps, "at_least", (
+                f"{gave_out}; the server kept the SLO at the {format_rps(last.achieved_rps)}"
+                " rps it delivered")
+        return None, "unknown", f"{gave_out}, so no probe measured the server"
+
+    def _why(self, rate: float | None) -> str:
+        reasons = [r for s, p in self._steps if s.rate == rate and not p.slo_passed
+                   for r in p.failure_reasons]
+        return f" ({'; '.join(reasons)})" if reasons else ""
