@@ -138,6 +138,7 @@ def _group(recorder: SampleRecorder) -> Any:
                             recorder=recorder, waiting={}, open_logs={}, open_peaks={},
                             flushed=set(), sent_echoes={})
     group.to_run_clock = lambda node, worker_s: WorkerGroup.to_run_clock(group, node, worker_s)
+    group._identify = lambda node, data: WorkerGroup._identify(group, node, data)
     return group
 
 
