@@ -66,7 +66,8 @@ def _tick_label(value: float) -> str:
 
 
 class Plot:
-    """Coordinates of one chart: time on x, one figure on y, both from 0."""
+    """Coordinates of one chart: time (or an offered rate) on x, one figure on y, both from
+    0."""
 
     def __init__(self, t_max: float, y_top: float) -> None:
         self.x_ticks = ticks(max(t_max, 1.0), 8)
@@ -82,7 +83,7 @@ class Plot:
     def y(self, v: float) -> float:
         return self.bottom - (self.bottom - self.top) * min(max(v, 0.0), self.y_max) / self.y_max
 
-    def axes(self, y_label: str) -> str:
+    def axes(self, y_label: str, x_label: str = "time (s)") -> str:
         """Both axes with their ticks, grid lines and labels."""
         parts = ['<g class="axis x">',
                  f'<line x1="{self.left}" y1="{self.bottom}" x2="{self.right}"'
@@ -93,7 +94,7 @@ class Plot:
                          f' y2="{self.bottom + 4}"/><text x="{x:.1f}" y="{self.bottom + 16}"'
                          f' text-anchor="middle">{_tick_label(t)}</text>')
         parts.append(f'<text class="axis-label" x="{(self.left + self.right) / 2:.1f}"'
-                     f' y="{HEIGHT - 6}" text-anchor="middle">time (s)</text></g>')
+                     f' y="{HEIGHT - 6}" text-anchor="middle">{html.escape(x_label)}</text></g>')
         parts.append('<g class="axis y">'
                      f'<line x1="{self.left}" y1="{self.top}" x2="{self.left}"'
                      f' y2="{self.bottom}"/>')

@@ -1,4 +1,5 @@
-"""The session's ``index.html``: every load run, its verdict, figures, checks and charts.
+"""The session's ``index.html``: every load run, its verdict, figures, checks and charts; for a
+capacity test, its conclusion as the headline, its search's charts and probe table.
 
 Self-contained (inline CSS and SVG, no script, nothing fetched); rendered from the same
 :class:`~pytest_loadgate.report.schema.SummaryRow` records as the terminal table and the CLI.
@@ -11,10 +12,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from pytest_loadgate.report.capacity_charts import capacity_charts
 from pytest_loadgate.report.charts import run_charts
 from pytest_loadgate.report.check_table import check_rows
-from pytest_loadgate.report.schema import SummaryRow
-from pytest_loadgate.report.terminal import fault_summary
+from pytest_loadgate.report.schema import CapacityRecord, SummaryRow
+from pytest_loadgate.report.terminal import fault_summary, probe_marks
 from pytest_loadgate.report.units import format_figure
 from pytest_loadgate.verdict.reliability import MACHINE_BUSY_STALL, MACHINE_BUSY_STEAL
 
@@ -26,9 +28,12 @@ table { border-collapse: collapse; } td, th { padding: .3em .6em; border-bottom:
 text-align: left; }
 tr.passed .verdict, td.pass { color: #137333; font-weight: bold; }
 tr.failed .verdict, tr.interrupted .verdict, td.fail { color: #b3261e; font-weight: bold; }
-table.checks, table.steps { margin: .2em 0 .6em 2em; font-size: 90%; }
+table.checks, table.steps, table.probes { margin: .2em 0 .6em 2em; font-size: 90%; }
 div.charts { display: flex; flex-wrap: wrap; gap: 1em 2em; margin: .4em 0 .8em 2em; }
-figure.chart { margin: 0; } figure.chart figcaption { font-weight: 600; font-size: 90%; }
+figure.chart, figure.capacity-chart { margin: 0; }
+figure.chart figcaption, figure.capacity-chart figcaption { font-weight: 600; font-size: 90%; }
+p.capacity-headline { font-weight: 600; margin: .3em 0 .4em 2em; }
+p.knee { margin: -.4em 0 .6em 2em; font-size: 90%; font-style: italic; }
 svg.chart { font-size: 11px; display: block; }
 svg.chart .axis line { stroke: #5f6368; stroke-width: 1; }
 svg.chart .axis line.grid { stroke: #e8eaed; }
@@ -46,6 +51,11 @@ ul.legend li.line .swatch { height: 3px; }
 ul.legend li.band .swatch { border-top: 2px dashed var(--c); background: none; opacity: .8; }
 ul.legend li.window .swatch { border: 1px solid #b7dfc2; }
 ul.legend li.note .swatch { display: none; }
+ul.legend li.pass .swatch, ul.legend li.fail .swatch, ul.legend li.generator .swatch {
+width: .7em; border-radius: 50%; border: 1.5px solid var(--c); }
+ul.legend li.fail .swatch { background: #fff; }
+ul.legend li.generator .swatch { border-radius: 0;
+clip-path: polygon(50% 0, 100% 100%, 0 100%); }
 """
 
 
@@ -123,19 +133,56 @@ def _checks_table(row: SummaryRow) -> str:
     return f'<table class="checks"><tr>{header}</tr>{body}</table>'
 
 
+def _probe_table(cap: CapacityRecord) -> str:
+    """The search's probes in search order: rate, what the server did, and the verdict."""
+    cells = []
+    for i, (probe, validation, mark) in enumerate(
+            zip(cap.probes, cap.validations(), probe_marks(cap), strict=True), start=1):
+        outcome = ("GENERATOR-BOUND" if probe.generator_bound else
+                   "PASS" if probe.slo_passed else "FAIL")
+        notes = (["validation"] if validation else []) + probe.failure_reasons
+        cells.append(
+            f"<tr><td>{i}</td>{_cell(format_figure(probe.rate, 'rps'))}"
+            f"{_cell(format_figure(probe.achieved_rps, 'rps'))}"
+            f"{_cell(format_figure(probe.p95_ms, 'ms'))}"
+            f"{_cell(format_figure(probe.error_rate, 'percent'))}"
+            f'<td class="{"pass" if mark == "✓" else "fail"}">{html.escape(outcome)}</td>'
+            f"{_cell('; '.join(notes))}</tr>")
+    return ('<table class="probes"><tr><th>probe</th><th>offered</th><th>achieved</th>'
+            "<th>p95</th><th>errors</th><th>SLO</th><th>notes</th></tr>"
+            f"{''.join(cells)}</table>")
+
+
+def _capacity_headline(cap: CapacityRecord | None) -> str:
+    """A capacity test's conclusion as the row's headline (empty for other runs)."""
+    if cap is None or not cap.describe:
+        return ""
+    return f'<p class="capacity-headline">{html.escape(cap.describe)}</p>'
+
+
+def _capacity_details(cap: CapacityRecord | None) -> str:
+    """A capacity search's charts and probe table (empty for other runs)."""
+    if cap is None or not cap.probes:
+        return ""
+    return capacity_charts(cap) + _probe_table(cap)
+
+
 def _run_rows(row: SummaryRow) -> str:
     verdict = row.verdict
     links = " ".join(f'<a href="{html.escape(name)}">{html.escape(kind)}</a>'
                      for kind, name in row.files.items())
-    details = "".join(f"<li>{html.escape(p)}</li>" for p in row.failed_checks + row.problems)
+    headline = _capacity_headline(row.capacity)
+    shown = {f"note: {row.capacity.describe}"} if headline and row.capacity else set()
+    details = "".join(f"<li>{html.escape(p)}</li>" for p in row.failed_checks + row.problems
+                      if p not in shown)
     figures = [row.mode, format_figure(row.users, "count"), format_figure(row.requests, "count"),
                format_figure(row.rps, "rps"), format_figure(row.p95_ms, "ms"),
                format_figure(row.p99_ms, "ms"), format_figure(row.error_rate, "percent")]
     return (f'<tr class="{html.escape(verdict)}"><td>{html.escape(row.test)}</td>'
             f'<td class="verdict">{html.escape(verdict.upper())}</td>'
             + "".join(_cell(f) for f in figures) + f"<td>{links}</td></tr>"
-            f'<tr class="detail"><td colspan="10">{_checks_table(row)}<ul>{details}</ul>'
-            f"{_extras(row)}</td></tr>")
+            f'<tr class="detail"><td colspan="10">{headline}{_checks_table(row)}'
+            f"<ul>{details}</ul>{_capacity_details(row.capacity)}{_extras(row)}</td></tr>")
 
 
 def render_index(rows: Sequence[SummaryRow]) -> str:

@@ -92,4 +92,5 @@ def summary_row_of(report: RunReport) -> SummaryRow:
         watched=report.watched,
         problems=problems_of(report),
         files=report.files,
+        capacity=report.capacity,
     )

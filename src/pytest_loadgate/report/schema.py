@@ -4,7 +4,8 @@
 record of a run that the session's index, the terminal table, the CSV, the markdown summaries
 and the ``loadgate`` command line render. Both carry ``schema_version``; figures that could not
 be measured (NaN) are ``null``. Documents written before ``schema_version`` existed read as
-version 1.
+version 1. A field added later is optional (older documents read without it, older readers keep
+it), so it leaves the version as it is; only a change an older reader would misread bumps it.
 """
 
 from __future__ import annotations
@@ -125,6 +126,58 @@ class WatchedRecord(_Record):
     poll_max_ms: float | None = None
 
 
+class CapacityProbe(_Record):
+    """One probe of a capacity search: an offered arrival rate and what the server did there.
+
+    Rates are offered and achieved iterations/s (rps with one request per iteration);
+    ``error_rate`` is a fraction 0-1; ``generator_bound``: the generator, not the server, fell
+    short, so the probe says nothing about the server."""
+
+    rate: float
+    achieved_rps: float
+    p95_ms: float | None = None
+    error_rate: float = 0.0
+    slo_passed: bool
+    generator_bound: bool = False
+    server_cpu_cores: float | None = None
+    failure_reasons: list[str] = Field(default_factory=list)
+
+
+class CapacityRecord(_Record):
+    """A capacity test's search (``@pytest.mark.capacity``): what it found, why, and every
+    probe in search order (see ``pytest_loadgate.gate.capacity_document``)."""
+
+    capacity_rps: float | None = None
+    #: ``found``, ``at_least`` (a lower bound), ``below`` (the SLO failed at the start rate)
+    #: or ``unknown``; a plain string, so that a bound added by a newer writer still reads.
+    bound: str
+    reason: str = ""
+    validated: bool = False
+    generator_bound: bool = False
+    failed_at_rps: float | None = None
+    #: What ran out beyond capacity (empty when nothing failed).
+    limit: str = ""
+    #: Where the curves bend, as text (``knee at 300 rps (...)``).
+    knee: str | None = None
+    #: The search's conclusion in one line.
+    describe: str = ""
+    #: The thresholds every probe was judged by (``p95_ms``, ``max_error_rate``...).
+    slo: dict[str, float] = Field(default_factory=dict)
+    #: Requests over all probes.
+    requests: int = 0
+    probes: list[CapacityProbe] = Field(default_factory=list)
+
+    def validations(self) -> list[bool]:
+        """Per probe, whether it was the validation of a rate probed before (the search probes
+        no rate twice but for that)."""
+        seen: set[float] = set()
+        out = []
+        for probe in self.probes:
+            out.append(probe.rate in seen)
+            seen.add(probe.rate)
+        return out
+
+
 class RunConditions(BaseModel):
     """What a run and its session row both say about how it ran: the generator, the machine,
     pace, the reference, stalls, the open model's schedule, censored requests."""
@@ -173,6 +226,7 @@ class RunReport(RunConditions):
     baseline: str | None = None
     exceptions: list[dict[str, Any]] = Field(default_factory=list)
     server_resources: dict[str, Number] | None = None
+    capacity: CapacityRecord | None = None
     generator_resources: dict[str, Number] | None = None
     samples: dict[str, Any] = Field(default_factory=dict)
     unreliable: bool = False
@@ -228,6 +282,8 @@ class SummaryRow(RunConditions):
     watched: list[WatchedRecord] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict)
+    #: A capacity test's search (None for other runs).
+    capacity: CapacityRecord | None = None
 
     def regression_checks(self) -> list[CheckRecord]:
         """The checks against the baseline (they carry its median)."""

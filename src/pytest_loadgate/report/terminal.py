@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pytest_loadgate.report.schema import SummaryRow
+from pytest_loadgate.capacity.probe import format_rps
+from pytest_loadgate.report.schema import CapacityRecord, SummaryRow
 from pytest_loadgate.report.units import Unit, format_figure
 
 #: The figure columns of a summary table: header, row field, unit.
@@ -45,9 +46,34 @@ def fault_summary(row: SummaryRow) -> list[str]:
     return lines
 
 
+def probe_marks(cap: CapacityRecord) -> list[str]:
+    """Per probe: ``✓`` it met the SLO, ``✗`` it failed it, ``⚠`` the generator fell short
+    (the probe says nothing about the server)."""
+    return ["⚠" if p.generator_bound else "✓" if p.slo_passed else "✗" for p in cap.probes]
+
+
+def probe_line(cap: CapacityRecord) -> str | None:
+    """A capacity search's probes in search order, one line: ``probes: 50 ✓  100 ✓  400 ✗
+    300 ✓ (validation)``; None without probes."""
+    if not cap.probes:
+        return None
+    parts = [f"{format_rps(p.rate)} {mark}" + (" (validation)" if validation else "")
+             for p, mark, validation in zip(cap.probes, probe_marks(cap), cap.validations(),
+                                            strict=True)]
+    legend = "  (⚠ generator-bound)" if any(p.generator_bound for p in cap.probes) else ""
+    return "probes: " + "  ".join(parts) + legend
+
+
+def capacity_summary(row: SummaryRow) -> list[str]:
+    """A capacity run's probe line (none for other runs)."""
+    line = probe_line(row.capacity) if row.capacity else None
+    return [line] if line else []
+
+
 def format_summary(rows: Sequence[SummaryRow], *, details: bool = True) -> list[str]:
     """One line per run with its key figures; with ``details``, then its failed checks, why
-    its figures may be unreliable, its problems and fault lines, indented."""
+    its figures may be unreliable, its problems and fault lines, and a capacity search's
+    probes, indented."""
     width = max([len(r.test) for r in rows] + [4])
     cells = [figure_cells(r) for r in rows]
     widths = [max([len(header), 8] + [len(c[i]) for c in cells])
@@ -60,5 +86,5 @@ def format_summary(rows: Sequence[SummaryRow], *, details: bool = True) -> list[
         if details:
             lines += [f"    {line}" for line in [
                 *r.failed_checks, *(f"UNRELIABLE: {u}" for u in r.unreliable_reasons),
-                *r.problems, *fault_summary(r)]]
+                *r.problems, *fault_summary(r), *capacity_summary(r)]]
     return lines

@@ -71,3 +71,36 @@ def sample_run(*, regression: bool = False, seconds: int = 6, **marker: Any) -> 
 
 def files(folder: Path, stem: str = "20261130-010203_test_x_test_a") -> dict[str, Path]:
     return {kind: folder / f"{stem}.{kind}" for kind in ("html", "csv", "json")}
+
+
+def _probe(rate: float, achieved: float, p95_ms: float, *, passed: bool = True,
+           generator_bound: bool = False, reasons: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"rate": rate, "achieved_rps": achieved, "p95_ms": p95_ms, "error_rate": 0.0,
+            "slo_passed": passed, "generator_bound": generator_bound,
+            "server_cpu_cores": min(rate / 300, 1.0), "failure_reasons": list(reasons)}
+
+
+#: A capacity search as ``gate.capacity_document`` writes it: a ramp to 400/s, bisection
+#: between 300 and 400, the validation of 300 last.
+CAPACITY_DESCRIBE = ("capacity 300 rps (p95 ≤ 200 ms, errors ≤ 1%); beyond it the server's"
+                     " CPU was at 100% of 1 core; knee at 200 rps (latency bent after 200 rps)")
+CAPACITY: dict[str, Any] = {
+    "capacity_rps": 300.0, "bound": "found",
+    "reason": "the SLO held at 300 rps in a validation step and failed at 350 rps",
+    "validated": True, "generator_bound": False, "failed_at_rps": 350.0,
+    "limit": "the server's CPU was at 100% of 1 core",
+    "knee": "knee at 200 rps (latency bent after 200 rps)", "describe": CAPACITY_DESCRIBE,
+    "slo": {"p95_ms": 200, "max_error_rate": 0.01}, "requests": 41250,
+    "probes": [_probe(50, 50.0, 12.0), _probe(100, 99.8, 14.0), _probe(200, 199.1, 25.0),
+               _probe(400, 301.5, 950.0, passed=False, reasons=("p95 950 ms > 200 ms",)),
+               _probe(300, 297.2, 120.0),
+               _probe(350, 300.4, 420.0, passed=False, reasons=("p95 420 ms > 200 ms",)),
+               _probe(300, 298.9, 140.0)]}
+
+#: A search the generator cut short: 400/s not delivered, so only a lower bound.
+CAPACITY_AT_LEAST: dict[str, Any] = {
+    **CAPACITY, "capacity_rps": 200.0, "bound": "at_least", "generator_bound": True,
+    "failed_at_rps": None, "limit": "", "knee": None,
+    "describe": "capacity ≥ 200 rps (p95 ≤ 200 ms, errors ≤ 1%) (generator-bound): ...",
+    "probes": [_probe(50, 50.0, 12.0), _probe(100, 99.8, 14.0), _probe(200, 199.1, 25.0),
+               _probe(400, 250.0, 30.0, generator_bound=True), _probe(200, 199.4, 26.0)]}

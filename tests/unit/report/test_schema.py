@@ -85,6 +85,8 @@ def test_a_document_without_schema_version_reads_as_version_1(tmp_path: Path) ->
     (lambda d: d["checks"][0].update(passed="perhaps"), "field 'checks.0.passed'"),
     (lambda d: d.update(verdict="maybe"), "field 'verdict': Input should be 'passed'"),
     (lambda d: d.update(schema_version=99), "field 'schema_version': 99 is newer"),
+    (lambda d: d.update(capacity={"bound": "found", "probes": [{"rate": "fast"}]}),
+     "field 'capacity.probes.0.rate'"),
 ])
 def test_a_bad_report_names_the_file_and_the_field(tmp_path: Path, change, message: str) -> None:
     path = write_report(tmp_path, p95_ms=30)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sample_runs import files, sample_run
+from sample_runs import CAPACITY, CAPACITY_AT_LEAST, CAPACITY_DESCRIBE, files, sample_run
 
 from pytest_loadgate.report.charts import nice_step, run_charts, ticks
 from pytest_loadgate.report.check_table import check_rows
@@ -20,7 +22,7 @@ from pytest_loadgate.report.index_report import render_index
 from pytest_loadgate.report.markdown import summary_markdown
 from pytest_loadgate.report.reports import build_run_report
 from pytest_loadgate.report.rows import summary_row_of
-from pytest_loadgate.report.schema import RunReport, SummaryRow
+from pytest_loadgate.report.schema import CapacityRecord, RunReport, SummaryRow, dump
 from pytest_loadgate.report.terminal import format_summary
 from pytest_loadgate.verdict.baseline import Baseline
 from pytest_loadgate.verdict.checks import format_table
@@ -32,6 +34,13 @@ def report(test: str = "tests/t.py::test_a", **kwargs: object) -> RunReport:
 
 def row(test: str = "tests/t.py::test_a", **kwargs: object) -> SummaryRow:
     return summary_row_of(report(test, **kwargs))
+
+
+def capacity_row(capacity: dict[str, Any] = CAPACITY) -> SummaryRow:
+    """The row of a capacity test's run at its capacity, read back as from its JSON report."""
+    doc = {**dump(report("tests/t.py::test_capacity")), "capacity": capacity,
+           "notes": [str(capacity["describe"])]}
+    return summary_row_of(RunReport.model_validate(doc))
 
 
 def test_regression_checks_show_rps_as_rps_ratios_as_x_and_p50_ref_in_ms() -> None:
@@ -148,3 +157,90 @@ def test_pytest_html_fragment_has_the_check_table_and_relative_links(tmp_path: P
     fragment = extras_fragment(row(regression=True), tmp_path / "reports", tmp_path / "html")
     assert "<th>baseline</th>" in fragment and "<td>90.6/s</td>" in fragment
     assert '<a href="../reports/20261130-010203_test_x_test_a.html">html</a>' in fragment
+
+
+def test_a_capacity_row_carries_the_search_and_other_rows_none() -> None:
+    cap = capacity_row().capacity
+    assert cap is not None and cap.capacity_rps == 300.0 and cap.bound == "found"
+    assert [p.rate for p in cap.probes] == [50, 100, 200, 400, 300, 350, 300]
+    assert cap.validations() == [False] * 6 + [True]
+    assert SummaryRow.model_validate(dump(capacity_row())).capacity == cap
+    assert row().capacity is None
+
+
+def test_terminal_lists_every_probe_in_search_order_after_the_notes() -> None:
+    lines = format_summary([capacity_row(), row("tests/t.py::test_b")])
+    probes = "    probes: 50 ✓  100 ✓  200 ✓  400 ✗  300 ✓  350 ✗  300 ✓ (validation)"
+    assert lines.index(f"    note: {CAPACITY_DESCRIBE}") + 1 == lines.index(probes)
+    assert lines[lines.index(probes) + 1].split()[:2] == ["tests/t.py::test_b", "PASSED"]
+    assert not any("probes:" in line for line in format_summary([row()]))
+    at_least = format_summary([capacity_row(CAPACITY_AT_LEAST)])
+    assert ("    probes: 50 ✓  100 ✓  200 ✓  400 ⚠  200 ✓ (validation)  (⚠ generator-bound)"
+            in at_least)
+
+
+def test_index_draws_the_capacity_search_and_its_probe_table() -> None:
+    page = render_index([capacity_row(), row("tests/t.py::test_b")])
+    section = page.split("tests/t.py::test_b")[0]
+    assert page.count('<svg class="chart capacity"') == 2
+    assert page.count('<svg class="chart"') == 4  # each run's time charts, as before
+    assert f'<p class="capacity-headline">{html.escape(CAPACITY_DESCRIBE)}</p>' in section
+    assert section.count(html.escape(CAPACITY_DESCRIBE)) == 1  # the note is the headline
+    assert "offered rate (rps)" in section and "achieved rate (rps)" in section
+    assert section.count('<line class="ideal"') == 1
+    # the capacity found, on both charts; the SLO's p95 on the latency chart
+    assert section.count('<g class="capacity-line">') == 2
+    assert re.search(r'<g class="capacity-line"><line x1="([\d.]+)" y1="\d+" x2="\1".*?'
+                     r">capacity 300 rps</text></g>", section)
+    assert section.count('<g class="slo-line">') == 1 and ">SLO p95 ≤ 200 ms</text>" in section
+    # a marker per probe on each chart: failed ones hollow, each with its figures
+    assert section.count('<circle class="probe ') == 2 * 7
+    assert section.count('<circle class="probe fail"') == 2 * 2
+    assert section.count('fill="#fff"') == 2 * 2
+    assert "<title>350 rps offered: 300.4/s achieved, p95 420.0 ms, errors 0.00%; failed the" \
+        " SLO (p95 420 ms &gt; 200 ms)</title>" in section
+    assert "<title>300 rps offered (validation): " in section
+    assert '<p class="knee">knee at 200 rps (latency bent after 200 rps)</p>' in section
+    # the probe table, in search order
+    table = section.split('<table class="probes">')[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>(\d)</td><td>([^<]+)</td><td>[^<]+</td><td>([^<]+)</td>"
+                      r'<td>[^<]+</td><td class="(pass|fail)">(\w+)</td><td>([^<]*)</td></tr>',
+                      table)
+    assert [(r[0], r[1], r[4]) for r in rows] == [
+        ("1", "50.0/s", "PASS"), ("2", "100.0/s", "PASS"), ("3", "200.0/s", "PASS"),
+        ("4", "400.0/s", "FAIL"), ("5", "300.0/s", "PASS"), ("6", "350.0/s", "FAIL"),
+        ("7", "300.0/s", "PASS")], table
+    assert rows[3][2] == "950.0 ms" and rows[3][5] == "p95 950 ms &gt; 200 ms"
+    assert rows[6][5] == "validation"
+    assert "<script" not in page
+
+
+def test_index_marks_a_lower_bound_and_generator_bound_probes() -> None:
+    page = render_index([capacity_row(CAPACITY_AT_LEAST)])
+    assert ">capacity ≥ 200 rps</text>" in page
+    assert page.count('<path class="probe pass generator-bound"') == 2
+    assert "generator-bound probe (says nothing about the server)" in page
+    assert '<td class="fail">GENERATOR-BOUND</td>' in page
+    assert '<p class="knee">' not in page
+
+
+def test_a_search_below_its_start_rate_has_no_capacity_line() -> None:
+    below = {**CAPACITY, "capacity_rps": None, "bound": "below", "failed_at_rps": 50.0,
+             "probes": [{**CAPACITY["probes"][0], "slo_passed": False}]}
+    section = render_index([capacity_row(below)])
+    assert section.count('<svg class="chart capacity"') == 2
+    assert 'class="capacity-line"' not in section
+    assert section.count('<circle class="probe fail"') == 2
+
+
+def test_a_run_without_capacity_renders_as_before() -> None:
+    body = render_index([row(p95_ms=100)]).split("</style>")[1]
+    assert "capacity" not in body and "probe" not in body
+
+
+def test_the_capacity_record_reads_what_newer_writers_add() -> None:
+    record = CapacityRecord.model_validate(
+        {**CAPACITY, "bound": "something_new", "extra": 1,
+         "probes": [{**CAPACITY["probes"][0], "latency_p99_ms": 3.0}]})
+    assert record.bound == "something_new"
+    assert dump(record)["extra"] == 1 and dump(record)["probes"][0]["latency_p99_ms"] == 3.0
