@@ -23,16 +23,26 @@ from pytest_loadgate.verdict.decide import decide
 from pytest_loadgate.verdict.result import LoadResult
 
 if TYPE_CHECKING:
+    from pytest_loadgate.capacity.result import CapacityResult
+    from pytest_loadgate.capacity.spec import CapacitySpec
     from pytest_loadgate.run.runner import Run
 
 SUMMARY_PROPERTY = "loadgate.summary"
+#: The baseline scope that holds a capacity test's found capacity.
+CAPACITY_SCOPE = "capacity"
 CALIBRATION_PROPERTY = "loadgate.calibration"
 
 
 def figures(result: LoadResult) -> dict[str, dict[str, float]]:
-    """A run's baseline figures, with ``p50_ref`` when the reference was measured."""
+    """A run's baseline figures, with ``p50_ref`` when the reference was measured and the
+    found capacity of a capacity test."""
     reference = (result.reference or {}).get("p50_ms")
-    return figures_of(result.total, result.endpoints, reference)
+    out = figures_of(result.total, result.endpoints, reference)
+    capacity = result.capacity or {}
+    if capacity.get("capacity_rps") is not None and capacity.get("bound") == "found":
+        out[CAPACITY_SCOPE] = {"capacity": float(capacity["capacity_rps"]),
+                               "requests": float(capacity["requests"])}
+    return out
 
 
 class LoadFailure(AssertionError):
@@ -112,8 +122,10 @@ class LoadGate:
                  skip: Callable[[str], None] | None = None,
                  reference: ReferenceServer | None = None,
                  shared_tmp: Path | None = None,
-                 worker_pool: Callable[[], Any] | None = None) -> None:
+                 worker_pool: Callable[[], Any] | None = None,
+                 capacity: CapacitySpec | None = None) -> None:
         self.spec = spec
+        self.capacity_spec = capacity
         self._reference = reference
         self._target = target
         self._test_id = test_id
@@ -252,6 +264,81 @@ class LoadGate:
             raise LoadFailure(explain(result))
         return result
 
+    def capacity(self, *user_classes: Any, **overrides: Any) -> CapacityResult:
+        """Find the highest open-model arrival rate at which the SLO holds (see
+        :mod:`pytest_loadgate.capacity`); fail the test when the capacity gate says so."""
+        __tracebackhide__ = True
+        from pytest_loadgate.capacity.measure import probe_of, requests_per_iteration
+        from pytest_loadgate.capacity.search import CapacitySearch
+        from pytest_loadgate.capacity.spec import capacity_spec, probe_kwargs
+        from pytest_loadgate.report.reports import summary_row
+
+        if self.capacity_spec is None and not overrides:
+            raise LoadgateConfigError("loadgate.capacity() needs @pytest.mark.capacity(slo=...)"
+                                      " or its arguments, e.g. loadgate.capacity(User,"
+                                      ' slo={"p95_ms": 200})')
+        cap = (capacity_spec(overrides, "loadgate.capacity() arguments")
+               if self.capacity_spec is None else
+               self.capacity_spec.with_overrides(overrides, "loadgate.capacity() arguments")
+               if overrides else self.capacity_spec)
+        where = "@pytest.mark.capacity"
+        defaults = session_defaults(self._settings)
+        search = CapacitySearch(cap.plan, slo=cap.slo)
+        off = BaselineJudge(replace(self._settings, baseline_mode="off"), self._test_id,
+                            build_spec("perf", {**defaults, **probe_kwargs(
+                                cap, cap.plan.start_rate, False)}, where=where),
+                            user_classes, self._target.label)
+        probes: dict[float, tuple[Run, LoadResult]] = {}
+        per_iteration: float | None = None
+        requests = 0
+        while (step := search.next_rate()) is not None:
+            spec = build_spec("perf", {**defaults, **probe_kwargs(cap, step.rate,
+                                                                   step.validation)},
+                              where=f"{where} probe at {step.rate:g}/s")
+            probe_id = f"{self._test_id}-capacity{len(search.probes) + 1}"
+            run, result = self._attempt(spec, user_classes, None, probe_id, off)
+            if result.interrupted:
+                raise KeyboardInterrupt("capacity search interrupted")
+            if result.problems:  # the server died, a worker was lost: no rate to judge
+                self._plan_reports(run, probe_id)
+                self._write_reports(run, probe_id)
+                raise LoadFailure(f"capacity search stopped at {step.rate:g}/s:\n"
+                                  + explain(result))
+            if per_iteration is None:
+                per_iteration = requests_per_iteration(result, step.rate)
+            requests += result.total.requests
+            search.record(probe_of(result, step.rate, per_iteration))
+            probes[step.rate] = (run, result)
+        found = search.result()
+        shown = found.capacity_rps if found.capacity_rps in probes else (
+            found.failed_at_rps if found.failed_at_rps in probes else next(reversed(probes)))
+        run, result = probes[shown]
+        result.capacity = capacity_document(found, requests,
+                                            [step.validation for step, _ in search.steps])
+        gate_spec = result.spec.with_overrides(
+            {"max_regression": {"capacity": cap.max_regression}}, where=where) \
+            if cap.max_regression is not None else result.spec
+        judge = BaselineJudge(self._settings, self._test_id, gate_spec, user_classes,
+                              self._target.label, fingerprint_spec=off.spec)
+        result.verdict = decide(result, capacity_checks(found, cap.min_capacity_rps)
+                                + judge.regression(result))
+        result.notes.insert(0, found.describe())
+        judge.record(result)
+        self._plan_reports(run, self._test_id)
+        self._write_reports(run, self._test_id)
+        for note in result.notes:
+            warnings.warn(LoadgateWarning(f"{self._test_id}: {note}"), stacklevel=2)
+        self.results.append(result)
+        self._report(self._test_id, run, result, summary_row)
+        if self._report_errors:
+            errors, self._report_errors = self._report_errors, []
+            raise LoadFailure("; and ".join(errors))
+        if found.bound in ("unknown", "below") and not result.failed_checks():
+            raise LoadFailure(f"{found.describe()}\n{explain(result)}")
+        if not result.passed:
+            raise LoadFailure(f"{found.describe()}\n{explain(result)}")
+        return found
+
     def _calibrate(self, spec: LoadSpec, user_classes: tuple[Any, ...], shape: Any,
                    run_id: str) -> LoadResult:
         """Run ``calibrate`` times, record the spread; thresholds are reported, not enforced."""
@@ -303,17 +390,20 @@ class BaselineJudge:
     """Applies the baseline policy (compare / add / accept / off) to one test's runs."""
 
     def __init__(self, settings: Settings, run_id: str, spec: LoadSpec,
-                 user_classes: tuple[Any, ...], host: str) -> None:
+                 user_classes: tuple[Any, ...], host: str,
+                 fingerprint_spec: LoadSpec | None = None) -> None:
         self.mode = settings.baseline_mode
         self.max_age_days = settings.baseline_max_age_days
         self.min_requests = settings.baseline_min_requests
         self.store = BaselineStore(settings.baseline_dir)
         self.run_id = run_id
         self.spec = spec
+        # A capacity test's probes change rate: its setup is the search's, not one probe's.
+        fp = fingerprint_spec or spec
         self.fingerprint = fingerprint(
-            users=spec.users, spawn_rate=spec.spawn_rate, user_classes=user_classes, host=host,
+            users=fp.users, spawn_rate=fp.spawn_rate, user_classes=user_classes, host=host,
             workers=settings.workers.total,
-            open_model=load_of(spec) if spec.open is not None else None)
+            open_model=load_of(fp) if fp.open is not None else None)
         self.existing = self.store.load(run_id) if self.mode != "off" else None
         #: Whether runs need the machine-speed reference: for a p50_ref rule, and only when
         #: there is a baseline to compare with or to record into.
@@ -374,3 +464,38 @@ class BaselineJudge:
         """What the store found wrong with the baseline file (each said once)."""
         notes, self.store.notes = self.store.notes, []
         return notes
+
+
+def capacity_document(found: CapacityResult, requests: int,
+                      validations: list[bool] | None = None) -> dict[str, Any]:
+    """A capacity search in the run's JSON report: the result, its explanation and every
+    probe."""
+    return {
+        "capacity_rps": found.capacity_rps, "bound": found.bound, "reason": found.reason,
+        "validated": found.validated, "generator_bound": found.generator_bound,
+        "failed_at_rps": found.failed_at_rps, "limit": found.limit,
+        "knee": found.knee.describe() if found.knee else None,
+        "describe": found.describe(), "slo": dict(found.slo), "requests": requests,
+        "probes": [{"rate": p.rate, "achieved_rps": round(p.achieved_rps, 2),
+                    "p95_ms": p.p95_ms, "error_rate": round(p.error_rate, 5),
+                    "slo_passed": p.slo_passed, "generator_bound": p.generator_bound,
+                    "server_cpu_cores": p.server_cpu_cores,
+                    "failure_reasons": list(p.failure_reasons),
+                    "validation": bool(validations[i]) if validations else None}
+                   for i, p in enumerate(found.probes)]}
+
+
+def capacity_checks(found: CapacityResult, min_capacity_rps: float | None) -> list[Check]:
+    """The capacity gate: some rate meets the SLO, and at least ``min_capacity_rps`` (a lower
+    bound from a generator-bound search counts only when it already reaches the minimum)."""
+    if found.bound == "below":
+        return [Check("capacity", "min_capacity_rps",
+                      min_capacity_rps or found.failed_at_rps or 0.0, None, False,
+                      detail=found.reason)]
+    if min_capacity_rps is None:
+        return []
+    measured = found.capacity_rps
+    passed = measured is not None and measured >= min_capacity_rps
+    detail = "a lower bound (generator-bound)" if found.generator_bound and not passed else ""
+    return [Check("capacity", "min_capacity_rps", min_capacity_rps, measured, passed,
+                  detail=detail)]

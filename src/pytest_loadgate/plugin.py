@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_loadgate.capacity.spec import CapacitySpec, capacity_spec
 from pytest_loadgate.errors import LoadgateConfigError, LoadgateServerError
 from pytest_loadgate.gate import (
     CALIBRATION_PROPERTY,
@@ -31,7 +32,13 @@ from pytest_loadgate.settings import (
     load_settings,
 )
 from pytest_loadgate.signals import install_sigterm_interrupt, restore_sigterm
-from pytest_loadgate.spec import LoadSpec, Mode, run_budget_s, spec_from_marker
+from pytest_loadgate.spec import (
+    RUN_BUDGET_MARGIN_SEC,
+    LoadSpec,
+    Mode,
+    run_budget_s,
+    spec_from_marker,
+)
 from pytest_loadgate.target.reference import ReferenceServer
 from pytest_loadgate.target.server import Target, boot_target
 
@@ -42,6 +49,7 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 SPEC_KEY = pytest.StashKey[LoadSpec | None]()
 SIGTERM_KEY = pytest.StashKey[Any]()
 POOL_KEY = pytest.StashKey["WorkerPoolSlot"]()
+CAPACITY_KEY = pytest.StashKey[CapacitySpec | None]()
 #: The marker's spec, or why it is invalid: parsed once per test, whichever hook asks first.
 PARSED_KEY = pytest.StashKey[LoadSpec | LoadgateConfigError | None]()
 
@@ -89,6 +97,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "race(users=20, spawn_rate=users, run_time='60s' (timeout), thresholds as"
         " perf): spawn all users, release them at once, each runs one task")
+    config.addinivalue_line(
+        "markers", "capacity(slo={'p95_ms': 200, 'max_error_rate': 0.01}, start_rate=10,"
+        " max_rate=2000, precision=0.05, step_time='10s', min_capacity_rps=None,"
+        " max_regression={'capacity': 0.15}): find the highest open-model arrival rate meeting"
+        " the SLO (loadgate.capacity(UserClasses...))")
     try:
         settings = config.stash[SETTINGS_KEY] = load_settings(config)
         if settings.locustfiles:
@@ -191,18 +204,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         try:
             spec = _marker_spec(item)
+            capacity = _capacity_spec(item)
         except LoadgateConfigError:
             continue  # reported at setup
-        if spec is not None and (budget := run_budget_s(spec, config.stash[SETTINGS_KEY])) \
-                > configured:
+        budget = 0.0
+        if spec is not None:
+            budget = run_budget_s(spec, config.stash[SETTINGS_KEY])
+        elif capacity is not None:  # every probe as long as a validation, each with a margin
+            budget = capacity.budget_s + capacity.plan.max_probes * RUN_BUDGET_MARGIN_SEC / 6
+        if budget > configured:
             item.add_marker(pytest.mark.timeout(budget))
+
+
+def _capacity_spec(item: pytest.Item) -> CapacitySpec | None:
+    """The test's capacity request (None without the marker); raises a bad one's error."""
+    marker = item.get_closest_marker("capacity")
+    if marker is None:
+        return None
+    if item.get_closest_marker("perf") or item.get_closest_marker("race"):
+        raise LoadgateConfigError(f"{item.nodeid}: a capacity test is not also perf or race")
+    if marker.args:
+        raise LoadgateConfigError(f"@pytest.mark.capacity takes keyword arguments only, not"
+                                  f" {marker.args!r}")
+    return capacity_spec(marker.kwargs, "@pytest.mark.capacity",
+                         profile=item.config.stash[SETTINGS_KEY].profile)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Validate perf/race marker arguments so a bad one errors the test at setup."""
+    """Validate perf/race/capacity marker arguments so a bad one errors the test at setup."""
     try:
         item.stash[SPEC_KEY] = _marker_spec(item)
+        item.stash[CAPACITY_KEY] = _capacity_spec(item)
         return
     except LoadgateConfigError as exc:
         message = str(exc)
@@ -396,4 +429,5 @@ def loadgate(request: pytest.FixtureRequest, loadgate_settings: Settings,
                     test_id=item.nodeid, settings=loadgate_settings,
                     progress_factory=lambda: _progress_factory(request.config),
                     record=record, skip=_skip, reference=loadgate_reference,
-                    shared_tmp=shared_tmp, worker_pool=request.config.stash[POOL_KEY].get)
+                    shared_tmp=shared_tmp, worker_pool=request.config.stash[POOL_KEY].get,
+                    capacity=item.stash.get(CAPACITY_KEY, None))

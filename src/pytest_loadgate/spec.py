@@ -30,7 +30,7 @@ ALL_KEYS = (*LOAD_KEYS, *OPEN_KEYS, *FAULT_KEYS, *THRESHOLD_KEYS, *LOCUST_KEYS, 
             "max_regression", "confirm", "min_pace")
 #: Metrics ``max_regression`` may name (see pytest_loadgate.verdict.baseline).
 REGRESSION_METRICS = ("avg", "p50", "p90", "p95", "p99", "max", "rps", "error_rate",
-                      "p50_rel", "p50_ref")
+                      "p50_rel", "p50_ref", "capacity")
 
 DEFAULT_PERF_USERS = 10
 DEFAULT_PERF_RUN_TIME_SEC = 10.0

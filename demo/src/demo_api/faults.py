@@ -6,6 +6,9 @@ or ``*`` for every route (``/health`` included). Keys:
 
 * ``latency_ms`` - 0..60000: add this many milliseconds before handling;
 * ``slowdown`` - factor 1..1000: after handling, wait ``(factor - 1) x`` the handler's time;
+* ``cpu_ms`` - 0..1000: after handling, keep the CPU busy this many milliseconds without
+  yielding, like slower code: under load it lowers throughput, where ``slowdown``'s wait
+  only adds latency;
 * ``error_rate`` - fraction 0..1 of requests answered ``500 {"detail": "injected fault"}``
   without running the handler;
 * ``errors_from_s`` and ``errors_for_s`` - only together, and only with ``error_rate``: a
@@ -40,6 +43,7 @@ refuses to start.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import random
 import time
@@ -59,6 +63,7 @@ ALL_ROUTES = "*"
 KEYS: dict[str, tuple[Callable[[float], bool], str]] = {
     "latency_ms": (lambda v: 0 <= v <= 60_000, "0..60000"),
     "slowdown": (lambda v: 1 <= v <= 1000, "1..1000"),
+    "cpu_ms": (lambda v: 0 <= v <= 1000, "0..1000"),
     "error_rate": (lambda v: 0 <= v <= 1, "0..1"),
     "errors_from_s": (lambda v: 0 <= v <= 86_400, "0..86400"),
     "errors_for_s": (lambda v: 0 < v <= 86_400, "> 0 and <= 86400"),
@@ -85,6 +90,7 @@ class Fault:
 
     latency_ms: float = 0.0
     slowdown: float = 1.0
+    cpu_ms: float = 0.0
     error_rate: float = 0.0
     errors_from_s: float | None = None
     errors_for_s: float | None = None
@@ -260,6 +266,18 @@ async def precise_wait(seconds: float) -> None:
         await asyncio.sleep(0)
 
 
+#: Hashed over and over by :func:`busy_cpu`: big enough that hashlib lets go of the GIL.
+_BURN_BLOCK = bytes(16384)
+
+
+def busy_cpu(seconds: float) -> None:
+    """Use this much CPU time in this thread, holding the event loop (no await) but not the
+    GIL: the server's worker threads go on as they would beside slower code of its own."""
+    deadline = time.thread_time() + seconds
+    while time.thread_time() < deadline:
+        hashlib.sha256(_BURN_BLOCK).digest()
+
+
 async def never_answer(request: Request) -> Response:
     """Hang: wait, without using CPU, until the client disconnects; then end the task.
 
@@ -293,5 +311,7 @@ def wrap_handler(handler: Handler, path: str) -> Handler:
         finally:
             if fault.slowdown > 1:
                 await precise_wait((time.perf_counter() - started) * (fault.slowdown - 1))
+            if fault.cpu_ms > 0:
+                busy_cpu(fault.cpu_ms / 1000)
 
     return faulty

@@ -61,11 +61,12 @@ def server_points(probes: Iterable[Probe]) -> list[Probe]:
 
 def throughput_knee(points: Sequence[Probe]) -> float | None:
     """The last offered rate before achieved/offered fell below ``FOLLOW_RATIO`` of its best
-    at lower rates."""
+    at lower rates and stayed below at every higher rate (a dip that recovers is noise: a
+    short step's window edges)."""
+    ratios = [p.achieved_rps / p.rate for p in points]
     best = 0.0
-    for i, point in enumerate(points):
-        ratio = point.achieved_rps / point.rate
-        if i and ratio < FOLLOW_RATIO * best:
+    for i, ratio in enumerate(ratios):
+        if i and all(r < FOLLOW_RATIO * best for r in ratios[i:]):
             return points[i - 1].rate
         best = max(best, ratio)
     return None
@@ -121,7 +122,7 @@ def _status_causes(counts: dict[int, int]) -> list[str]:
     causes = []
     for status in sorted(counts, key=lambda s: (s != 503, s != 0, s)):
         share = counts[status] / total
-        if share < MIN_STATUS_SHARE or not (status == 0 or status >= 500):
+        if share < MIN_STATUS_SHARE or not (status == 0 or status >= 400):
             continue
         if status == 503:
             causes.append(f"the server answered 503 (busy) to {_percent(share)} of requests")

@@ -34,11 +34,15 @@ class CheckLike(Protocol):
     def detail(self) -> str: ...
 
 
+#: Checks whose measured value must reach the limit (the others must stay under it).
+AT_LEAST = frozenset({"min_rps", "rps vs baseline", "min_capacity_rps", "capacity vs baseline"})
+
+
 def comparison_of(threshold: str) -> str:
     """How a check's measured value must stand to its limit."""
     if threshold == "max_stall":
         return "<"  # a stall counts once it lasts max_stall
-    return ">=" if threshold in ("min_rps", "rps vs baseline") else "<="
+    return ">=" if threshold in AT_LEAST else "<="
 
 
 def verdict_word(check: CheckLike) -> str:
@@ -82,7 +86,7 @@ def describe_check(check: CheckLike, *, reference_p50_ms: float | None = None) -
         if check.threshold in SERVER_THRESHOLD_KEYS:
             return f"{check.threshold} set but no server process was watched"
         return f"{check.scope}: {check.threshold} set but the endpoint received no requests"
-    op = "OK" if check.passed else ("<" if check.threshold == "min_rps" else ">")
+    op = "OK" if check.passed else ("<" if check.threshold in AT_LEAST else ">")
     text = f"{check.scope} {check.threshold} {fmt(check.measured)} {op} limit {fmt(check.limit)}"
     return f"{text} ({check.detail})" if check.detail else text
 

@@ -87,6 +87,7 @@ def build_run_report(test_id: str, run: Run, files: dict[str, Path]) -> RunRepor
         "reference": r.reference,
         "stalls": r.stalls,
         "open": r.open,
+        "capacity": r.capacity,
         "censored": r.total.censored,
         "samples": r.samples,
         "unreliable": bool(verdict.unreliable),

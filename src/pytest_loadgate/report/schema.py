@@ -141,6 +141,8 @@ class CapacityProbe(_Record):
     generator_bound: bool = False
     server_cpu_cores: float | None = None
     failure_reasons: list[str] = Field(default_factory=list)
+    #: A longer step confirming a rate (None in reports written before the flag existed).
+    validation: bool | None = None
 
 
 class CapacityRecord(_Record):
@@ -170,6 +172,8 @@ class CapacityRecord(_Record):
     def validations(self) -> list[bool]:
         """Per probe, whether it was the validation of a rate probed before (the search probes
         no rate twice but for that)."""
+        if all(p.validation is not None for p in self.probes):
+            return [bool(p.validation) for p in self.probes]
         seen: set[float] = set()
         out = []
         for probe in self.probes:

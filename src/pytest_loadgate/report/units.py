@@ -42,7 +42,7 @@ def unit_of(metric: str) -> Unit:
         return "ms"
     if base.endswith("error_rate") or base.endswith("dropped_rate") or base == "send_rate":
         return "percent"
-    if base.endswith("rps"):
+    if base.endswith("rps") or base == "capacity":
         return "rps"
     if base.endswith("_mb"):
         return "mb"

@@ -325,7 +325,7 @@ def compare(baseline: Baseline, figures: Mapping[str, Mapping[str, float]],
                 checks.append(Check(scope, name, reference, None, False, baseline=reference,
                                     allowed=allowed))
                 continue
-            if metric == "rps":
+            if metric in ("rps", "capacity"):  # higher is better
                 limit = reference * (1 - allowed)
                 passed = measured >= limit
             elif metric == "error_rate":

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from pytest_loadgate.report.check_table import describe_check, format_check_table
+from pytest_loadgate.report.check_table import comparison_of, describe_check, format_check_table
 from pytest_loadgate.report.units import format_metric
 from pytest_loadgate.run.stall import Stall
 from pytest_loadgate.spec import SERVER_THRESHOLD_KEYS, LoadSpec, Thresholds
@@ -38,13 +38,11 @@ class Check:
         base = self.threshold.split(" ", 1)[0]
         if base in ("p50_rel", "p50_ref"):
             return base
-        return base if base in ("rps", "error_rate") else f"{base}_ms"
+        return base if base in ("rps", "error_rate", "capacity") else f"{base}_ms"
 
     @property
     def comparison(self) -> str:
-        if self.threshold == "max_stall":
-            return "<"  # a stall counts once it lasts max_stall
-        return ">=" if self.threshold in ("min_rps", "rps vs baseline") else "<="
+        return comparison_of(self.threshold)
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)

@@ -75,6 +75,8 @@ class LoadResult:
     samples: dict[str, Any] = field(default_factory=dict)
     #: The open model's schedule figures over the window (see pytest_loadgate.run.open_load).
     open: dict[str, float] | None = None
+    #: A capacity test's search: result, explanation and probes (see gate.capacity_document).
+    capacity: dict[str, Any] | None = None
     #: Every attempt of a confirmed run (``confirm=N``), oldest first.
     attempts: list[dict[str, Any]] = field(default_factory=list)
     baseline_path: Path | None = None
@@ -110,6 +112,12 @@ class LoadResult:
     @property
     def open_behind(self) -> bool:
         return reliability.open_behind(self.open)
+
+    @property
+    def capacity_rps(self) -> float | None:
+        """A capacity test's found (or lower-bound) capacity, iterations/s; None otherwise."""
+        value = (self.capacity or {}).get("capacity_rps")
+        return None if value is None else float(value)
 
     @property
     def unreliable(self) -> bool:

@@ -77,7 +77,7 @@ def test_generator_bound_probes_are_no_server_knee() -> None:
 
 
 def test_a_validation_replaces_the_short_probe_at_its_rate() -> None:
-    probes = [point(100), point(200), point(400), point(200, achieved=100)]
+    probes = [point(100), point(200), point(400, achieved=150), point(200, achieved=100)]
     knee = find_knee(probes)
     assert knee is not None and knee.throughput_rps == 100
 
@@ -93,7 +93,8 @@ CPU: dict[str, Any] = {"server_cpu_cores": 0.98, "server_cores": 1}
     ({"status_counts": {200: 975, 0: 25}},
      "connections were refused or reset (2.5% of requests)"),
     ({"status_counts": {200: 90, 500: 10}}, "the server answered 500 to 10% of requests"),
-    ({"status_counts": {200: 90, 404: 10}}, NO_RESOURCE),
+    ({"status_counts": {200: 90, 404: 10}}, "the server answered 404 to 10% of requests"),
+    ({"status_counts": {200: 90, 302: 10}}, NO_RESOURCE),
     ({"rss_growth_mb": 180.0}, "memory grew by 180 MB"),
     ({"rss_growth_mb": 5.0}, NO_RESOURCE),
     ({}, NO_RESOURCE),

@@ -26,6 +26,8 @@ PROVIDED_BY = {
     "locust": "locust",
     "gevent": "locust",
     "geventhttpclient": "locust",
+    "zmq": "locust",  # Locust's master/worker link, which wire_auth signs
+    "msgpack": "locust",
     "psutil": "psutil",
     "cloudpickle": "cloudpickle",
     "hdrh": "hdrhistogram",

@@ -12,7 +12,7 @@ import pytest_loadgate
 PACKAGE = Path(pytest_loadgate.__file__).parent
 RUN_ONLY = ("locust", "gevent", "geventhttpclient", "greenlet")
 #: Packages that must import without loading Locust or gevent at all.
-PURE = ("stats", "verdict", "target")
+PURE = ("stats", "verdict", "target", "capacity")
 
 
 def _imported_roots(path: Path) -> set[str]:

@@ -38,15 +38,15 @@ def test_empty_spec_means_no_faults() -> None:
 def test_parses_routes_keys_and_star() -> None:
     plan = parse_faults(
         "GET /products/{product_id}:latency_ms=25.5,error_rate=0.1; "
-        "*:slowdown=2;POST /orders/:error_rate=1;"
+        "*:slowdown=2,cpu_ms=1.5;POST /orders/:error_rate=1;"
     )
     assert plan.rules == {
         "GET /products/{product_id}": Fault(latency_ms=25.5, error_rate=0.1),
-        "*": Fault(slowdown=2.0),
+        "*": Fault(slowdown=2.0, cpu_ms=1.5),
         "POST /orders/": Fault(error_rate=1.0),
     }
     assert plan.for_route("GET", "/products/{product_id}") == Fault(latency_ms=25.5, error_rate=0.1)
-    assert plan.for_route("GET", "/products/") == Fault(slowdown=2.0)
+    assert plan.for_route("GET", "/products/") == Fault(slowdown=2.0, cpu_ms=1.5)
 
 
 @pytest.mark.parametrize(
@@ -65,6 +65,7 @@ def test_parses_routes_keys_and_star() -> None:
         ("GET /products/:latency_ms=nan", "must be finite"),
         ("GET /products/:latency_ms=-1", "latency_ms must be 0..60000"),
         ("GET /products/:slowdown=0.5", "slowdown must be 1..1000"),
+        ("GET /products/:cpu_ms=-1", "cpu_ms must be 0..1000"),
         ("GET /products/:error_rate=1.5", "error_rate must be 0..1"),
         ("GET /products/:error_rate=0.1,error_rate=0.2", "error_rate given twice"),
         ("*:slowdown=2;*:latency_ms=1", "route '*' given twice"),
@@ -94,7 +95,7 @@ def test_parses_routes_keys_and_star() -> None:
         ),
         (
             "*:hang_after=5",
-            "unknown key 'hang_after' (use latency_ms, slowdown, error_rate, "
+            "unknown key 'hang_after' (use latency_ms, slowdown, cpu_ms, error_rate, "
             "errors_from_s, errors_for_s, stall_ms, stall_every_s, hang_after_s, "
             "latency_growth_ms_per_s)",
         ),
@@ -396,3 +397,11 @@ def test_hung_server_still_stops_once_clients_gave_up(
     # not exit at all (and be killed).
     assert server.process.exit_code() == -signal.SIGTERM, server.log_tail()
     assert "Traceback" not in server.log_tail()
+
+
+def test_busy_cpu_uses_the_cpu_time_asked() -> None:
+    from demo_api.faults import busy_cpu
+
+    before = time.thread_time()
+    busy_cpu(0.02)
+    assert time.thread_time() - before >= 0.02

@@ -1,0 +1,115 @@
+"""Capacity tests: the search converges on a toy endpoint of known cost, respects max_rate,
+gates min_capacity_rps both ways, and bad arguments fail at setup naming them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+#: ~10 ms of CPU per request in the one uvicorn process: a capacity near 100/s on one core.
+SPIN_10MS = "200000"
+SHORT = "step_time='1.5s', validation_time='3s', warmup='0.5s', precision=0.25"
+
+
+def _report(project: pytest.Pytester, test: str) -> dict:  # type: ignore[type-arg]
+    (path,) = [p for p in (project.path / "reports").glob(f"*{test}.json")]
+    return json.loads(path.read_text())
+
+
+def test_the_search_finds_the_capacity_and_gates_it(project: pytest.Pytester, run,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPIN_LOOPS", SPIN_10MS)
+    project.makepyfile(test_cap=f"""
+        import pytest, users
+
+        @pytest.mark.capacity(slo={{"p95_ms": 60, "max_error_rate": 0.01}}, start_rate=15,
+                              max_rate=1000, min_capacity_rps=15, {SHORT})
+        def test_enough(loadgate):
+            found = loadgate.capacity(users.Spin)
+            assert found.bound == "found" and found.validated
+            assert 15 <= found.capacity_rps < 400
+
+        @pytest.mark.capacity(slo={{"p95_ms": 60}}, start_rate=15, max_rate=1000,
+                              min_capacity_rps=900, {SHORT})
+        def test_not_enough(loadgate):
+            loadgate.capacity(users.Spin)
+    """)
+    result = run("-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*capacity * rps (p95 ≤ 60 ms*",
+                                 "*capacity*min_capacity_rps*>= 900*FAIL*"])
+    enough = _report(project, "test_enough")["capacity"]
+    short = [p["rate"] for p in enough["probes"] if not p["validation"]]
+    assert len(short) == len(set(short))  # only validations repeat a rate
+    assert enough["probes"][-1]["validation"]
+    capacity = enough["capacity_rps"]
+    validated = [p for p in enough["probes"] if p["validation"] and p["slo_passed"]]
+    failed = [p["rate"] for p in enough["probes"] if not p["slo_passed"]]
+    # The capacity is a rate that held a validation step; everything that failed is above it.
+    assert validated and validated[-1]["rate"] == capacity
+    assert failed and capacity < min(failed)
+    # Converged to the precision asked (25%) between it and the lowest failing rate.
+    assert min(failed) - capacity <= 0.25 * capacity + 1e-9
+    assert enough["limit"]
+
+
+def test_max_rate_caps_the_search(project: pytest.Pytester, run) -> None:
+    project.makepyfile(test_cap="""
+        import pytest, users
+
+        @pytest.mark.capacity(slo={"p95_ms": 500}, start_rate=10, max_rate=30,
+                              step_time='1s', validation_time='2s', warmup=0)
+        def test_capped(loadgate):
+            found = loadgate.capacity(users.Fast)
+            assert found.bound == "at_least" and found.capacity_rps == 30
+            assert max(p.rate for p in found.probes) == 30
+    """)
+    run("-p", "no:randomly").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ("", "slo is required"),
+    ("slo={'p95': 10}", "slo key 'p95' is not one of"),
+    ("slo={'p95_ms': 10}, start_rate=0", "start_rate=0 must be > 0"),
+    ("slo={'p95_ms': 10}, start_rate=50, max_rate=10", "max_rate=10 must be >= start_rate=50"),
+    ("slo={'p95_ms': 10}, precision=2", "precision=2 must be a fraction"),
+    ("slo={'p95_ms': 10}, step_time='soon'", "step_time='soon'"),
+    ("slo={'p95_ms': 10}, max_regression={'rps': 0.1}", "must be {\"capacity\": FRACTION}"),
+    ("slo={'p95_ms': 10}, users=3", "unknown argument(s) users"),
+])
+def test_bad_arguments_fail_at_setup_naming_them(project: pytest.Pytester, args: str,
+                                                 message: str) -> None:
+    project.makepyfile(test_bad=f"""
+        import pytest, users
+
+        @pytest.mark.capacity({args})
+        def test_bad(loadgate):
+            loadgate.capacity(users.Fast)
+    """)
+    result = project.runpytest("-p", "no:randomly")
+    result.assert_outcomes(errors=1)
+    assert "@pytest.mark.capacity: " in result.stdout.str()
+    assert message in result.stdout.str(), result.stdout.str()
+
+
+def test_a_capacity_regression_against_the_baseline_fails(project: pytest.Pytester, run,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    project.makepyfile(test_cap=f"""
+        import pytest, users
+
+        @pytest.mark.capacity(slo={{"p95_ms": 60}}, start_rate=15, max_rate=1000,
+                              max_regression={{"capacity": 0.3}}, {SHORT})
+        def test_regress(loadgate):
+            loadgate.capacity(users.Spin)
+    """)
+    monkeypatch.setenv("SPIN_LOOPS", SPIN_10MS)
+    run("-p", "no:randomly", "--loadgate-baseline=add").assert_outcomes(passed=1)
+    stored = json.loads(next((project.path / ".loadgate" / "baselines").glob("*.json"))
+                        .read_text())
+    assert "capacity" in stored["runs"][0]["figures"], stored
+    monkeypatch.setenv("SPIN_LOOPS", str(4 * int(SPIN_10MS)))  # 4x the work: a quarter
+    result = run("-p", "no:randomly")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*capacity*capacity vs baseline*>=*FAIL*"])
