@@ -35,9 +35,11 @@ def locustfile_marker_kwargs(spec: Mapping[str, Any], has_shape: bool) -> dict[s
 class LocustfileCollector(pytest.File):
     """Collects the one test of a locustfile named by ``--loadgate-locustfile``."""
 
-    def __init__(self, *, spec: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, spec: Mapping[str, Any] | None = None,
+                 capacity: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.spec = dict(spec or {})
+        self.capacity = dict(capacity) if capacity is not None else None
 
     def collect(self) -> Iterator[pytest.Item]:
         try:
@@ -47,6 +49,23 @@ class LocustfileCollector(pytest.File):
         except Exception as exc:  # the locustfile's own import error, named with its file
             raise self.CollectError(
                 f"{self.path}: importing it raised {type(exc).__name__}: {exc}") from None
+
+        if self.capacity is not None:
+            if shape is not None:
+                raise self.CollectError(
+                    f"{self.path}: its LoadTestShape drives the load, so it cannot be searched"
+                    " for capacity (--loadgate-capacity runs the open model's arrival rates)")
+
+            def search_locustfile(loadgate: Any) -> None:
+                __tracebackhide__ = True
+                loadgate.capacity(*users)
+
+            search_locustfile.__doc__ = f"Finds the capacity of {self.path.name}."
+            item = pytest.Function.from_parent(self, name=ITEM_NAME,
+                                               callobj=search_locustfile)
+            item.add_marker(pytest.mark.capacity(**self.capacity))
+            yield item
+            return
 
         def run_locustfile(loadgate: Any) -> None:
             __tracebackhide__ = True
@@ -68,3 +87,8 @@ def check_locustfile_spec(settings: Settings) -> None:
     build_spec("perf", {**session_defaults(settings), **settings.locustfile_spec},
                where="--loadgate-locustfile tests (--loadgate-users, --loadgate-spawn-rate,"
                      " --loadgate-run-time, --loadgate-threshold)")
+    if settings.locustfile_capacity is not None:
+        from pytest_loadgate.capacity.spec import capacity_spec
+
+        capacity_spec(settings.locustfile_capacity, where="--loadgate-capacity",
+                      profile=settings.profile)

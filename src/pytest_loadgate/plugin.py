@@ -155,7 +155,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     settings = parent.config.stash[SETTINGS_KEY]
     if settings.locustfiles and file_path.resolve() in settings.locustfiles:
         return LocustfileCollector.from_parent(parent, path=file_path,
-                                               spec=settings.locustfile_spec)
+                                               spec=settings.locustfile_spec,
+                                               capacity=settings.locustfile_capacity)
     return None
 
 

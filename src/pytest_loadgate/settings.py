@@ -81,6 +81,10 @@ REPEATED: list[tuple[str, str, str, str]] = [
     ("loadgate_thresholds", "--loadgate-threshold", "KEY=VALUE",
      "a threshold for --loadgate-locustfile tests, with the marker's keys, e.g."
      " p95_ms=500 (repeatable)"),
+    ("loadgate_capacity", "--loadgate-capacity", "KEY=VALUE",
+     "make each --loadgate-locustfile test a capacity search: SLO keys (p95_ms=200,"
+     " max_error_rate=0.01) and search keys (start_rate=50, max_rate=2000, precision=0.05,"
+     " step_time=10s, min_capacity_rps=300) of @pytest.mark.capacity (repeatable)"),
     ("loadgate_locust_options", "--loadgate-locust-option", "NAME=VALUE",
      "set a Locust option in environment.parsed_options for every run, custom arguments of"
      " the locustfile included, e.g. my_arg=3 (repeatable)"),
@@ -140,6 +144,8 @@ class Settings:
     #: Locustfiles collected as tests, and their load and thresholds (marker keys).
     locustfiles: tuple[Path, ...] = ()
     locustfile_spec: dict[str, Any] = field(default_factory=dict)
+    #: ``@pytest.mark.capacity`` arguments of locustfile tests (None: they are perf tests).
+    locustfile_capacity: dict[str, Any] | None = None
 
 
 def _repeated(config: Any, dest: str) -> tuple[list[str], str]:
@@ -206,6 +212,28 @@ def _locustfile_spec(config: Any) -> dict[str, Any]:
                 " --loadgate-spawn-rate and --loadgate-run-time")
         spec[key] = _scalar(value)
     return spec
+
+
+def _locustfile_capacity(config: Any) -> dict[str, Any] | None:
+    """``--loadgate-capacity KEY=VALUE`` as capacity marker arguments (SLO keys into ``slo``),
+    validated by the caller; None when not given."""
+    items, where = _repeated(config, "loadgate_capacity")
+    if not items:
+        return None
+    from pytest_loadgate.capacity.spec import SLO_KEYS
+
+    kwargs: dict[str, Any] = {"slo": {}}
+    for key, value in _pairs(items, where, "p95_ms=200").items():
+        if key in SLO_KEYS:
+            kwargs["slo"][key] = _scalar(value)
+        elif key in ("slo", "max_regression", "profiles"):
+            raise LoadgateConfigError(f"{where} {key}={value}: give SLO keys one by one"
+                                      " (p95_ms=200 max_error_rate=0.01)")
+        else:
+            kwargs[key] = _scalar(value)
+    if not kwargs["slo"]:
+        del kwargs["slo"]  # the spec names what is missing
+    return kwargs
 
 
 def _locustfiles(config: Any) -> tuple[Path, ...]:
@@ -393,6 +421,7 @@ def load_settings(config: Any) -> Settings:
         locust_options=_pairs(*_repeated(config, "loadgate_locust_options"), "my_arg=3"),
         locustfiles=_locustfiles(config),
         locustfile_spec=_locustfile_spec(config),
+        locustfile_capacity=_locustfile_capacity(config),
     )
 
 

@@ -142,3 +142,41 @@ def test_a_generator_that_gives_out_first_gives_a_lower_bound(project: pytest.Py
             assert found.capacity_rps < found.probes[-1].rate
     """)
     run("-p", "no:randomly").assert_outcomes(passed=1)
+
+
+def test_a_locustfile_is_searched_with_loadgate_capacity(project: pytest.Pytester, run,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    monkeypatch.setenv("SPIN_LOOPS", SPIN_10MS)
+    project.makepyfile(locustfile="""
+        from locust import FastHttpUser, task
+
+        class Spinner(FastHttpUser):
+            @task
+            def spin(self):
+                self.client.get("/spin")
+    """)
+    search = ["p95_ms=60", "start_rate=15", "max_rate=1000", "step_time=1.5s",
+              "validation_time=3s", "warmup=0.5s", "precision=0.25", "min_capacity_rps=15"]
+    result = run("-p", "no:randomly", "--loadgate-locustfile=locustfile.py",
+                 *[f"--loadgate-capacity={kv}" for kv in search])
+    result.assert_outcomes(passed=1)
+    report = _report(project, "locustfile")["capacity"]
+    assert report["bound"] == "found" and report["capacity_rps"] >= 15
+    assert report["slo"] == {"p95_ms": 60}
+
+
+def test_a_bad_loadgate_capacity_is_a_usage_error(project: pytest.Pytester) -> None:
+    project.makepyfile(locustfile="""
+        from locust import FastHttpUser, task
+
+        class U(FastHttpUser):
+            @task
+            def t(self):
+                self.client.get("/")
+    """)
+    result = project.runpytest("--loadgate-locustfile=locustfile.py",
+                               "--loadgate-capacity=p95_ms=60",
+                               "--loadgate-capacity=precision=3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--loadgate-capacity: precision=3 must be a fraction*"])
