@@ -34,7 +34,9 @@ STRESS_STEPS = [50, 100, 150, 200]
     profiles={"full": {"run_time": "10m", "warmup": "10s"}},
 )
 def test_stress(loadgate, shop) -> None:
-    """Users step up 50 → 200; the report shows rps and p95 per step (where the shop bends)."""
+    """Users step up 50 → 200; the report shows rps and p95 per step (where the shop bends).
+    The capacity itself, as a gated number with its limit and knee, is tests/perf/test_capacity.py
+    (docs/capacity.md)."""
     step_s = loadgate.spec.run_time_s / len(STRESS_STEPS)
     result = loadgate.run(Shopper, Admin, shape=StepLoad(STRESS_STEPS, step_s))
     assert [s["users"] for s in result.steps] == STRESS_STEPS
