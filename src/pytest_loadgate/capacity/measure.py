@@ -16,7 +16,7 @@ def requests_per_iteration(result: LoadResult, rate: float) -> float:
     requests over the iterations started in it (at least 1)."""
     started = (result.open or {}).get("started") or 0
     if started > 0:
-        return max(result.total.requests / started, 1.0)
+        return max((result.total.requests - result.total.censored) / started, 1.0)
     return max(result.total.rps / rate, 1.0) if rate > 0 else 1.0
 
 
@@ -28,9 +28,14 @@ def probe_of(result: LoadResult, rate: float, per_iteration: float) -> Probe:
     generator = result.generator_resources or {}
     reasons = [c.describe() for c in result.checks if not c.passed]
     reasons.extend(result.problems)
+    total = result.total
+    # Throughput is what was answered: a request still unanswered at the end (censored)
+    # counts as a failure, not as work the server did.
+    answered = total.rps * (total.requests - total.censored) / total.requests \
+        if total.requests else 0.0
     return Probe(
         rate=rate,
-        achieved_rps=result.total.rps / per_iteration,
+        achieved_rps=answered / per_iteration,
         p95_ms=result.total.p95_ms,
         error_rate=result.total.error_rate,
         slo_passed=not reasons and not result.violations,
