@@ -29,8 +29,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_worker(port: int, log: Path, token: str | None, *extra: str) -> subprocess.Popen[bytes]:
+def start_worker(port: int, log: Path, token: str | None, *extra: str,
+                 env_extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "LOADGATE_TOKEN"}
+    env.update(env_extra or {})
     if token is not None:
         env["LOADGATE_TOKEN"] = token
     with log.open("wb") as out:
@@ -44,6 +46,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.wait(10)
+
+
+def run_remote_session(project: pytest.Pytester, port: int, *args: str) -> pytest.RunResult:
+    """The project's tests with one remote worker expected on 127.0.0.1:``port``."""
+    return project.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--loadgate-remote-workers=1",
+        f"--loadgate-master-bind=127.0.0.1:{port}", f"--loadgate-token={TOKEN}", *args,
+        timeout=120)
 
 
 def wait_for(condition, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -141,10 +151,7 @@ def test_intruders_are_dropped_and_the_verdict_stands(stdlib_project: pytest.Pyt
     attacker = subprocess.Popen([sys.executable, "attacker.py", str(port), TOKEN], cwd=root,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        result = project.runpytest_subprocess(
-            "-p", "no:cacheprovider", "--loadgate-remote-workers=1",
-            f"--loadgate-master-bind=127.0.0.1:{port}", f"--loadgate-token={TOKEN}",
-            timeout=120)
+        result = run_remote_session(project, port)
         result.assert_outcomes(passed=1)
         report = json.loads(next((root / "reports").glob("*test_linked*.json")).read_text())
         notes = "\n".join(report["notes"])
@@ -187,20 +194,11 @@ def test_a_worker_with_skewed_clocks_lands_its_samples_in_the_window(
     skew.mkdir()
     (skew / "sitecustomize.py").write_text(SKEWED_CLOCKS)
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(skew), *filter(None, [os.environ.get("PYTHONPATH", "")])])}
-    env["LOADGATE_TOKEN"] = TOKEN
-    log = Path(project.path) / "worker.log"
-    with log.open("wb") as out:
-        worker = subprocess.Popen([LOADGATE, "worker", "--master-host", "127.0.0.1",
-                                   "--master-port", str(port), "--name", "skewed"],
-                                  stdout=out, stderr=subprocess.STDOUT, env=env,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
+    path = os.pathsep.join([str(skew), *filter(None, [os.environ.get("PYTHONPATH", "")])])
+    worker = start_worker(port, Path(project.path) / "worker.log", TOKEN, "--name", "skewed",
+                          env_extra={"PYTHONPATH": path})
     try:
-        result = project.runpytest_subprocess(
-            "-p", "no:cacheprovider", "--loadgate-remote-workers=1",
-            f"--loadgate-master-bind=127.0.0.1:{port}", f"--loadgate-token={TOKEN}",
-            timeout=120)
+        result = run_remote_session(project, port)
         result.assert_outcomes(passed=1)
         report = json.loads(next((Path(project.path) / "reports").glob("*.json")).read_text())
         offsets = [n for n in report["notes"] if n.startswith("worker clock offsets")]
@@ -229,10 +227,7 @@ def test_a_worker_serves_one_session_after_another(stdlib_project: pytest.Pytest
     worker = start_worker(port, log, TOKEN, "--name", "steady")
     try:
         for _ in range(2):
-            result = project.runpytest_subprocess(
-                "-p", "no:cacheprovider", "--loadgate-remote-workers=1",
-                f"--loadgate-master-bind=127.0.0.1:{port}", f"--loadgate-token={TOKEN}",
-                "--loadgate-worker-timeout=30", timeout=120)
+            result = run_remote_session(project, port, "--loadgate-worker-timeout=30")
             result.assert_outcomes(passed=1)
             result.stdout.fnmatch_lines(["*load workers: steady (pid *"])
         assert worker.poll() is None

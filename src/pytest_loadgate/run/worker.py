@@ -15,7 +15,6 @@ import argparse
 import base64
 import logging
 import os
-import signal
 import socket
 import sys
 import time
@@ -237,7 +236,6 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_worker_auth(os.environ.get(TOKEN_ENV))
     locust.runners.MASTER_HEARTBEAT_TIMEOUT = MASTER_SILENCE_SEC
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     serve(args.master_host, args.master_port, args.name, once=args.once)
     return 0
 
