@@ -50,7 +50,7 @@ import pytest
 from shop_users import Shopper
 
 
-@pytest.mark.capacity({SEARCH})
+@pytest.mark.capacity({SEARCH.replace("start_rate=50", "start_rate=200")})
 def test_shop_capacity(loadgate):
     found = loadgate.capacity(Shopper)
     assert found.bound in ("found", "at_least"), found.describe()

@@ -9,7 +9,7 @@ import pytest
 
 #: ~10 ms of CPU per request in the one uvicorn process: a capacity near 100/s on one core.
 SPIN_10MS = "200000"
-SHORT = "step_time='1.5s', validation_time='3s', warmup='0.5s', precision=0.25"
+SHORT = "step_time='1s', validation_time='2s', warmup='0.3s', precision=0.25"
 
 
 def _report(project: pytest.Pytester, test: str) -> dict:  # type: ignore[type-arg]
@@ -109,7 +109,7 @@ def test_a_capacity_regression_against_the_baseline_fails(project: pytest.Pytest
     stored = json.loads(next((project.path / ".loadgate" / "baselines").glob("*.json"))
                         .read_text())
     assert "capacity" in stored["runs"][0]["figures"], stored
-    monkeypatch.setenv("SPIN_LOOPS", str(4 * int(SPIN_10MS)))  # 4x the work: a quarter
+    monkeypatch.setenv("SPIN_LOOPS", str(2 * int(SPIN_10MS)))  # twice the work: about half
     result = run("-p", "no:randomly")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*capacity*capacity vs baseline*>=*FAIL*"])
@@ -156,8 +156,8 @@ def test_a_locustfile_is_searched_with_loadgate_capacity(project: pytest.Pyteste
             def spin(self):
                 self.client.get("/spin")
     """)
-    search = ["p95_ms=60", "start_rate=15", "max_rate=1000", "step_time=1.5s",
-              "validation_time=3s", "warmup=0.5s", "precision=0.25", "min_capacity_rps=15"]
+    search = ["p95_ms=60", "start_rate=30", "max_rate=1000", "step_time=1s",
+              "validation_time=2s", "warmup=0.3s", "precision=0.3", "min_capacity_rps=15"]
     result = run("-p", "no:randomly", "--loadgate-locustfile=locustfile.py",
                  *[f"--loadgate-capacity={kv}" for kv in search])
     result.assert_outcomes(passed=1)
