@@ -160,20 +160,23 @@ class WorkerGroup:
         self._identify(node, data)
         self.ready.add(node)
 
+    def run_origin(self, node: str) -> float:
+        """This run's second 0 on a worker's clock."""
+        return self.clocks[node].offset_s + self.recorder.started_at
+
     def to_run_clock(self, node: str, worker_s: float) -> float:
         """A time on a worker's clock as seconds of this run."""
-        return worker_s - self.clocks[node].offset_s - self.recorder.started_at
+        return worker_s - self.run_origin(node)
 
     def _on_samples(self, msg: Any) -> None:
         node = str(msg.node_id)
         data = msg.data
-        self.recorder.ingest(node, data["samples"],
-                             self.clocks[node].offset_s + self.recorder.started_at)
+        self.recorder.ingest(node, data["samples"], self.run_origin(node))
         count, oldest = data.get("outstanding") or (0, None)
         self.waiting[node] = (int(count),
                               None if oldest is None else self.to_run_clock(node, oldest))
         if "open" in data and node in self.open_logs:
-            self.open_logs[node][3].add(data["open"], self.to_run_clock(node, 0.0))
+            self.open_logs[node][3].add(data["open"], -self.run_origin(node))
             self.open_peaks[node] = int(data.get("peak_busy", 0))
         if data.get("final"):
             self.flushed.add(node)
@@ -201,7 +204,7 @@ class WorkerGroup:
         for index, client_id in enumerate(clients):
             seed = random.randrange(2**32)
             self.open_logs[client_id] = (index, len(clients), seed, ScheduleLog())
-            origin = self.open_origin_s + self.recorder.started_at + self.clocks[client_id].offset_s
+            origin = self.open_origin_s + self.run_origin(client_id)
             self.runner.send_message(MSG_OPEN_START, {
                 "origin": origin, "index": index, "of": len(clients), "seed": seed},
                 client_id=client_id)

@@ -137,6 +137,7 @@ def _group(recorder: SampleRecorder) -> Any:
     group: Any = SimpleNamespace(clocks={}, names={}, places={}, pids={}, ready=set(),
                             recorder=recorder, waiting={}, open_logs={}, open_peaks={},
                             flushed=set(), sent_echoes={})
+    group.run_origin = lambda node: WorkerGroup.run_origin(group, node)
     group.to_run_clock = lambda node, worker_s: WorkerGroup.to_run_clock(group, node, worker_s)
     group._identify = lambda node, data: WorkerGroup._identify(group, node, data)
     return group
