@@ -22,8 +22,9 @@ class CapacityResult:
     ``capacity_rps`` is None for ``below`` and ``unknown``. ``failed_at_rps`` is the lowest
     rate at which the server failed the SLO (the upper bound), ``validated`` whether
     ``capacity_rps`` held in the longer validation step, ``generator_bound`` whether the
-    search ended because the generator gave out. ``limit`` says what ran out beyond
-    capacity (empty when nothing failed); ``slo`` the thresholds, for :meth:`describe`.
+    generator, not the server, gave out at the search's upper end (a lower bound).
+    ``limit`` says what ran out beyond capacity (empty when nothing failed); ``slo`` the
+    thresholds, for :meth:`describe`.
     """
 
     capacity_rps: float | None

@@ -6,9 +6,12 @@ and the lowest failing one (hi) until ``hi - lo <= precision * lo``; then one va
 probe at lo, which the caller runs longer. A failed validation shows the short steps flatter
 the server: lo becomes a failing rate, the highest rate passed below it becomes lo, and every
 later probe runs at validation length, so the bisection settles on a rate that held for the
-longer step. A generator-bound probe ends the search (a lower bound only). The budget keeps
-its last probe for a validation, so a number is validated when the budget can afford it.
-No rate is probed twice except lo by its validation; none exceeds ``max_rate``.
+longer step. A generator-bound probe caps the search like a failure (gen), but says nothing
+of the server: the bisection goes on below it, and when the generator, not the server, set
+the upper end the result is a lower bound "≥ lo (generator-bound)" as tight as the precision
+asked, instead of the last ramp step. A generator-bound first probe ends the search. The
+budget keeps its last probe for a validation, so a number is validated when the budget can
+afford it. No rate is probed twice except lo by its validation; none exceeds ``max_rate``.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class CapacitySearch:
         self._lo: float | None = None  # highest rate that passed (not refuted by validation)
         self._lo_validated = False  # lo passed a validation-length step
         self._hi: float | None = None  # lowest rate that failed
+        self._gen: float | None = None  # lowest rate at which the generator gave out
         self._long_only = False  # a validation failed: short steps flatter the server
         self._pending: NextProbe | None = None
         self._end: End | None = None
@@ -111,8 +115,18 @@ class CapacitySearch:
             self._pending = self._plan_next()
         return self._pending
 
+    @property
+    def _upper(self) -> float | None:
+        """The lowest rate known to be out of reach: the server failed or the generator did."""
+        return min((r for r in (self._hi, self._gen) if r is not None), default=None)
+
+    @property
+    def _generator_limited(self) -> bool:
+        """True when the generator, not the server, gave out at the search's upper end."""
+        return self._gen is not None and (self._hi is None or self._gen < self._hi)
+
     def _settled(self) -> bool:
-        lo, hi, plan = self._lo, self._hi, self.plan
+        lo, hi, plan = self._lo, self._upper, self.plan
         assert lo is not None
         if hi is None:
             return lo >= plan.max_rate
@@ -120,7 +134,7 @@ class CapacitySearch:
         return hi - lo <= plan.precision * lo or not lo < middle < hi  # floats: no repeats
 
     def _plan_next(self) -> NextProbe:
-        lo, hi, plan = self._lo, self._hi, self.plan
+        lo, hi, plan = self._lo, self._upper, self.plan
         if lo is None:
             return NextProbe(plan.start_rate)
         # The last probe the budget allows goes to validating lo, unless lo is validated.
@@ -141,9 +155,15 @@ class CapacitySearch:
         self._pending = None
         self._steps.append((asked, probe))
         if probe.generator_bound:
-            self._end = "generator"
-            return
-        if probe.slo_passed:
+            self._gen = asked.rate if self._gen is None else min(self._gen, asked.rate)
+            # The generator could not hold lo for a validation-length step: lo is unproven.
+            self._long_only = self._long_only or asked.validation
+            if self._lo is not None and self._lo >= asked.rate:
+                self._demote_lo()
+            if self._lo is None:
+                self._end = "generator"
+                return
+        elif probe.slo_passed:
             self._lo, self._lo_validated = asked.rate, asked.validation
         else:
             self._hi = asked.rate
@@ -153,14 +173,16 @@ class CapacitySearch:
         if self._lo is None:
             self._end = "below"
         elif self._lo_validated and self._settled():
-            self._end = "converged"
+            self._end = "generator" if self._generator_limited else "converged"
         elif len(self._steps) >= self.plan.max_probes:
             self._end = "budget"
 
     def _demote_lo(self) -> None:
         """lo failed its validation: the highest rate that passed below it takes its place."""
+        upper = self._upper
         below = [(s.rate, s.validation) for s, p in self._steps
-                 if p.slo_passed and not p.generator_bound and s.rate < (self._hi or 0)]
+                 if p.slo_passed and not p.generator_bound and upper is not None
+                 and s.rate < upper]
         self._lo, self._lo_validated = max(below, default=(None, False))
 
     def result(self) -> CapacityResult:
@@ -171,7 +193,7 @@ class CapacitySearch:
             capacity_rps=capacity, bound=bound, reason=reason, knee=find_knee(probes),
             limit=explain_limit(probes, capacity), probes=probes,
             validated=capacity is not None and capacity == self._lo and self._lo_validated,
-            generator_bound=self._end == "generator", failed_at_rps=self._hi, slo=self.slo)
+            generator_bound=self._generator_limited, failed_at_rps=self._hi, slo=self.slo)
 
     def _conclusion(self) -> tuple[float | None, Bound, str]:
         lo, hi, plan = self._lo, self._hi, self.plan
@@ -182,12 +204,16 @@ class CapacitySearch:
             step = " in a validation step" if self._steps[-1][0].validation else ""
             return None, "below", (f"the SLO failed at start_rate={format_rps(hi)} rps{step}"
                                    f"{self._why(hi)}")
-        if self._end == "generator":
-            return self._generator_conclusion(failed)
+        if lo is None and self._generator_limited:
+            return self._generator_conclusion()
         if lo is None:
             return None, "unknown", "no probe was recorded"
         held = f"the SLO held at {format_rps(lo)} rps"
         held += " in a validation step" if self._lo_validated else " in a short step only"
+        if self._generator_limited:
+            early = "" if self._end is not None else "; the search stopped early"
+            budget_note = f"; {budget}" if self._end == "budget" else ""
+            return lo, "at_least", f"{self._gave_out()}; {held}{failed}{budget_note}{early}"
         if self._end is None:
             return lo, "at_least", f"{held}{failed}; the search stopped early"
         if self._lo_validated and hi is not None:
@@ -200,13 +226,14 @@ class CapacitySearch:
             return lo, "at_least", f"{budget} before the SLO failed; {held}"
         return lo, "at_least", f"{held}{failed}; {budget}"
 
-    def _generator_conclusion(self, failed: str) -> tuple[float | None, Bound, str]:
-        last = self._steps[-1][1]
-        gave_out = (f"the load generator gave out at {format_rps(last.rate)} iterations/s"
-                    " offered, before the server did")
-        if self._lo is not None:
-            return self._lo, "at_least", (f"{gave_out}; the SLO held at"
-                                          f" {format_rps(self._lo)} rps{failed}")
+    def _gave_out(self) -> str:
+        assert self._gen is not None
+        return (f"the load generator gave out at {format_rps(self._gen)} iterations/s"
+                " offered, before the server did")
+
+    def _generator_conclusion(self) -> tuple[float | None, Bound, str]:
+        last = next(p for s, p in self._steps if p.generator_bound and s.rate == self._gen)
+        gave_out = self._gave_out()
         if last.slo_passed and last.achieved_rps > 0:
             return last.achieved_rps, "at_least", (
                 f"{gave_out}; the server kept the SLO at the {format_rps(last.achieved_rps)}"

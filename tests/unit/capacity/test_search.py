@@ -86,15 +86,45 @@ def test_a_failing_first_probe_reports_below_start_rate() -> None:
                                         " 500 rps the server's CPU was at 100% of 1 core")
 
 
-def test_a_generator_bound_probe_ends_the_search_with_a_lower_bound() -> None:
+def test_a_generator_bound_probe_caps_a_bisection_to_a_tight_lower_bound() -> None:
     found = search(start=50)
-    assert run_search(found, SimulatedServer(saturation=2000, generator_limit=150)) == [
-        50, 100, 200]
+    rates = run_search(found, SimulatedServer(saturation=2000, generator_limit=150))
+    assert rates == [50, 100, 200, 150, 175, 162.5, 156.25, 150]
     result = found.result()
-    assert (result.bound, result.capacity_rps, result.generator_bound) == ("at_least", 100, True)
-    assert not result.validated
-    assert "(generator-bound); beyond it the load generator ran out (its CPU at 99%" in (
-        result.describe())
+    assert (result.bound, result.capacity_rps, result.generator_bound) == ("at_least", 150, True)
+    assert result.validated and found.steps[-1][0] == NextProbe(150, validation=True)
+    assert result.failed_at_rps is None  # the server never failed
+    line = result.describe()
+    assert line.startswith("capacity ≥ 150 rps (p95 ≤ 200 ms, errors ≤ 1%) (generator-bound);"
+                           " beyond it the load generator ran out (its CPU at 99%"), line
+    assert "gave out at 156.2 iterations/s" in result.reason
+
+
+def test_a_server_failure_below_the_generator_limit_is_a_found_capacity() -> None:
+    found = search(start=50)
+    server = SimulatedServer(saturation=410 / 0.95, generator_limit=700)
+    run_search(found, server)
+    result = found.result()
+    assert (result.bound, result.generator_bound, result.validated) == ("found", False, True)
+    assert result.capacity_rps is not None and result.failed_at_rps is not None
+    assert result.capacity_rps <= server.capacity < result.failed_at_rps
+
+
+def test_a_generator_bound_validation_demotes_lo_and_lengthens_the_rest() -> None:
+    found = search(start=100, precision=0.35)
+    for rate, gen in ((100, False), (200, True), (150, False)):
+        assert found.next_rate() == NextProbe(rate)
+        found.record(Probe(rate=rate, achieved_rps=rate if not gen else 160, p95_ms=20,
+                           error_rate=0, slo_passed=not gen, generator_bound=gen))
+    assert found.next_rate() == NextProbe(150, validation=True)
+    found.record(Probe(rate=150, achieved_rps=140, p95_ms=20, error_rate=0, slo_passed=True,
+                       generator_bound=True))
+    assert found.next_rate() == NextProbe(125, validation=True)
+    found.record(Probe(rate=125, achieved_rps=125, p95_ms=20, error_rate=0, slo_passed=True))
+    assert found.next_rate() is None
+    result = found.result()
+    assert (result.bound, result.capacity_rps, result.validated) == ("at_least", 125, True)
+    assert result.generator_bound and "gave out at 150 iterations/s" in result.reason
 
 
 def test_a_generator_bound_first_probe_vouches_only_for_what_it_delivered() -> None:
@@ -235,3 +265,24 @@ def test_never_claims_more_than_the_validated_server_holds(saturation: float, su
         assert result.capacity_rps <= server.sustained_capacity
     else:
         assert result.bound in ("below", "at_least")
+
+
+@settings(max_examples=200, deadline=None)
+@given(saturation=st.floats(50, 20_000), limit=st.floats(20, 20_000),
+       precision=st.floats(0.01, 0.5), max_probes=st.integers(2, 40))
+def test_a_generator_limit_never_inflates_the_result(saturation: float, limit: float,
+                                                     precision: float,
+                                                     max_probes: int) -> None:
+    server = SimulatedServer(saturation=saturation, generator_limit=limit)
+    found = search(start=20, max_rate=50_000, precision=precision, max_probes=max_probes)
+    rates = run_search(found, server)
+    result = found.result()
+    assert len(rates) <= max_probes and max(_repeats(found).values()) <= 2
+    if result.capacity_rps is not None and result.bound != "below":
+        assert result.capacity_rps <= min(server.capacity, limit)
+    if result.generator_bound:
+        assert result.bound in ("at_least", "unknown")
+        assert result.failed_at_rps is None or result.failed_at_rps > limit
+    if limit < server.capacity and result.validated and max_probes >= 40:
+        assert result.capacity_rps is not None
+        assert limit - result.capacity_rps <= precision * result.capacity_rps
