@@ -84,9 +84,9 @@ defaults 9-11 probes, about 2-2.5 minutes per search (a generator-bound probe ca
 search like a failure, so a shop search takes as long). A validation that fails makes the
 rest of its search run at validation length (each further probe 30 s instead of 10 s): up
 to about 1.5 minutes more for that search. Full default run: 5 targets x 10 repeats (about
-100 minutes) + 2 x 5 references (about 4 minutes) + 3 searches at each of 0.2 and 0.1 (about 13 minutes): about
-2 hours, up to 2.5-3 hours when validations fail often. The bench prints its own estimate at
-the start and the elapsed time at the end.
+100 minutes) + 2 x 5 references (about 4 minutes) + 3 searches at each of 0.2 and 0.1
+(about 13 minutes): about 2 hours, up to 2.5-3 hours when validations fail often. The bench
+prints its own estimate at the start and the elapsed time at the end.
 """
 
 from __future__ import annotations
