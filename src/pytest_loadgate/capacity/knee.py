@@ -153,12 +153,16 @@ def probe_causes(probe: Probe) -> list[str]:
 def explain_limit(probes: Iterable[Probe], capacity_rps: float | None = None) -> str:
     """What ran out beyond ``capacity_rps``: the causes shown by the lowest failing probe at
     or above it that shows any (generator first, then CPU, errors, memory), else
-    ``NO_RESOURCE``; empty when no probe failed."""
+    ``NO_RESOURCE``; empty when no probe failed. A generator that gave out only above a
+    probe whose SLO failed without a cause is no explanation of that probe: both are said."""
     beyond = sorted((p for p in probes if p.failed
                      and (capacity_rps is None or p.rate >= capacity_rps)),
                     key=lambda p: p.rate)
     for probe in beyond:
         causes = probe_causes(probe)
+        if causes and probe.generator_bound and probe.rate > beyond[0].rate:
+            return (f"at {format_rps(beyond[0].rate)} rps {NO_RESOURCE}; at"
+                    f" {format_rps(probe.rate)} rps {causes[0]}")
         if causes:
             return "; ".join(causes)
     return NO_RESOURCE if beyond else ""

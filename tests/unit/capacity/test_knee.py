@@ -120,5 +120,13 @@ def test_the_lowest_failing_probe_that_shows_a_cause_speaks() -> None:
     assert explain_limit(probes[:2], 100) == "the server's CPU was at 98% of 1 core"
 
 
+def test_a_generator_higher_up_does_not_explain_a_server_failure_below_it() -> None:
+    probes = [point(100), point(200, 900, passed=False),
+              point(300, None, passed=False, generator_bound=True, generator_cpu=0.97)]
+    assert explain_limit(probes, 100) == (
+        f"at 200 rps {NO_RESOURCE}; at 300 rps the load generator ran out (its CPU at 97% of"
+        " one core)")
+
+
 def test_nothing_failed_nothing_to_explain() -> None:
     assert explain_limit([point(100), point(200)], 200) == ""
