@@ -95,6 +95,8 @@ class TimelinePoint(_Record):
     rps: float
     p95_ms: float | None
     failures: int
+    #: The generator's pauses for garbage collection in that second (in-process runs).
+    gc_ms: float | None = None
     endpoints: dict[str, EndpointPoint] = Field(default_factory=dict)
 
 

@@ -22,6 +22,7 @@ from pytest_loadgate.errors import LoadgateConfigError
 from pytest_loadgate.invariants import Invariant
 from pytest_loadgate.report.progress import ProgressPrinter, Snapshot
 from pytest_loadgate.run.distributed import WorkerError, WorkerGroup
+from pytest_loadgate.run.gc_meter import GcMeter, gc_notes
 from pytest_loadgate.run.inflight import InFlight
 from pytest_loadgate.run.locust_hooks import RunHooks
 from pytest_loadgate.run.locust_options import build_parsed_options
@@ -185,6 +186,7 @@ class LoadRun:
         self.generator_monitor: ProcessMonitor | None = None
         self.worker_monitors: list[ProcessMonitor] = []
         self.loop_lag: list[tuple[float, float]] = []  # (at_s, lag_ms) of this process
+        self.gc_meter = GcMeter(self.recorder.now)
         self.pressure: list[tuple[float, int]] = []  # (at_s, CPU stall total in us)
         self.steal: list[tuple[float, int, int]] = []  # (at_s, steal ticks, all ticks)
         self.spawned_at: float | None = None
@@ -345,7 +347,7 @@ class LoadRun:
         measure_pace = self.mode.measures_pace and self.pool is None
         pacing = self.pace_meter.measuring() if measure_pace else contextlib.nullcontext()
         with RunHooks() as hooks, tasks_restored(self.classes), exact_locust_histograms(), \
-                pacing, self.inflight.tracking(), raised_in_run():
+                pacing, self.inflight.tracking(), raised_in_run(), self.gc_meter.measuring():
             env = self._build_environment(hooks)
             self.recorder.restart()
             runner = self._create_runner(env)
@@ -457,6 +459,8 @@ class LoadRun:
         if summary is not None and lags and not self.worker_monitors:
             summary = {**summary, "loop_lag_p50_ms": round(lags[len(lags) // 2], 1),
                        "loop_lag_max_ms": round(lags[-1], 1)}
+        if summary is not None and not self.worker_monitors:
+            summary = {**summary, **self.gc_meter.summary(start, stop)}
         return summary
 
     def _timeline(self, end: float, bin_s: float = 1.0) -> list[dict[str, Any]]:
@@ -470,6 +474,7 @@ class LoadRun:
             out.append({"start_s": round(start, 2), "requests": total.requests,
                         "rps": round(total.rps, 1), "p95_ms": total.p95_ms,
                         "failures": total.failures,
+                        "gc_ms": self.gc_meter.paused_ms(start, stop),
                         "endpoints": {name: {"requests": e.requests, "p95_ms": e.p95_ms}
                                       for name, e in sorted(endpoints.items())}})
             start = stop
@@ -522,7 +527,8 @@ class LoadRun:
             )) else None),
             stalls=[s.as_dict() for s in stalls],
             samples=self._samples_summary(),
-            notes=self._cap_notes() + watcher_cost_notes(self.watched, end) + group_notes,
+            notes=(self._cap_notes() + watcher_cost_notes(self.watched, end) + group_notes
+                   + gc_notes(generator)),
             open=open_figures.as_dict() if open_figures is not None else None,
             machine_stall=(None if (share := stall_share(self.pressure, start, stop)) is None
                            else round(share, 3)),

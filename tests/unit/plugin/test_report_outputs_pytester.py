@@ -65,6 +65,9 @@ def test_session_outputs_for_people_and_ci(project: pytest.Pytester, run,
     assert doc["schema_version"] == 1
     assert {"GET /", "GET /error"} <= set(doc["timeline"][1]["endpoints"])
     assert doc["timeline"][1]["endpoints"]["GET /"]["p95_ms"] > 0
+    # the generator's own garbage-collection pauses, per second and in all
+    assert all(point["gc_ms"] >= 0 for point in doc["timeline"])
+    assert {"gc_ms", "gc_share", "gc_max_pause_ms"} <= set(doc["generator_resources"])
 
     # -- GITHUB_STEP_SUMMARY: appended markdown ---------------------------------------------
     summary = step_summary.read_text(encoding="utf-8")
