@@ -459,8 +459,19 @@ def run_inprocess(server: Server, users: int, seconds: float, workdir: Path) -> 
             "rss_first_mb": rss[0] if rss else None,
             "rss_last_mb": rss[-1] if rss else None,
             "unreliable": doc.get("unreliable_reasons") or [],
+            "gc_ms": gen.get("gc_ms"),
+            "gc_full_collections": gen.get("gc_full_collections"),
+            "gc_max_pause_ms": gen.get("gc_max_pause_ms"),
+            "gc_series": [(float(t["start_s"]), float(t["gc_ms"]))
+                          for t in doc.get("timeline") or [] if t.get("gc_ms") is not None],
         },
     )
+
+
+def gc_ms_between(series: list[tuple[float, float]], a: float, b: float) -> float | None:
+    """The plugin's garbage-collection pauses (ms) in the timeline's seconds within [a, b)."""
+    inside = [ms for start, ms in series if a <= start < b]
+    return sum(inside) if inside else None
 
 
 def run_cli(server: Server, users: int, seconds: float, workdir: Path) -> Side:
@@ -752,6 +763,11 @@ def report_part1(args: argparse.Namespace, pairs: list[Pair]) -> list[str]:
             print(f"      CPU per request, first -> last minute: generator {gen_first:.1f} ->"
                   f" {gen_last:.1f} us ({gen_last / gen_first:.3f}x), server {srv_first:.1f}"
                   f" -> {srv_last:.1f} us ({srv_last / srv_first:.3f}x)")
+            if s.plugin and (series := s.plugin.get("gc_series")):
+                gc_first = gc_ms_between(series, t0 + flat.first[0], t0 + flat.first[1])
+                gc_last = gc_ms_between(series, t0 + flat.last[0], t0 + flat.last[1])
+                print(f"      garbage collection, first -> last minute: {fmt(gc_first)} ->"
+                      f" {fmt(gc_last)} ms paused")
         flat = p.inproc.flat
         goals.append(verdict(
             flat is not None and flat.ratio >= FLATNESS_GOAL,
@@ -817,7 +833,9 @@ def report_part1(args: argparse.Namespace, pairs: list[Pair]) -> list[str]:
             f" cpu_avg {fmt(d.get('cpu_avg'))}%, loop lag p50 {fmt(d.get('loop_lag_p50_ms'))}"
             f" ms max {fmt(d.get('loop_lag_max_ms'))} ms, saturated {d.get('saturated')},"
             f" RSS {fmt(d.get('rss_first_mb'))} -> {fmt(d.get('rss_last_mb'))} MB"
-            f" ({fmt(growth, '+.1f')} MB)"
+            f" ({fmt(growth, '+.1f')} MB), GC {fmt(d.get('gc_ms'))} ms in"
+            f" {fmt(d.get('gc_full_collections'), '.0f')} full collections (longest pause"
+            f" {fmt(d.get('gc_max_pause_ms'))} ms)"
         )
         for reason in d.get("unreliable") or []:
             print(f"      unreliable: {reason}")
