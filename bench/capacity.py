@@ -7,6 +7,7 @@ closed-model throughput ceiling?
         [--precisions 0.2,0.1,0.05] [--precision-repeats 3] [--base-work-ms 2]
         [--reference-users 32] [--reference-time 20s] [--reference-repeats 2] [--json FILE]
         [--keep]
+    .venv/bin/python bench/capacity.py --report FILE   # the tables of an earlier --json
 
 Smoke run (a shared box; under a minute): ``--repeats 1 --targets toy1 --step-time 1.5s
 --validation-time 3s --warmup 0.5s --precision 0.25 --precisions 0.25 --reference-time 5s
@@ -875,7 +876,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         " the others after them; the best counts (default 2)")
     parser.add_argument("--json", type=Path, help="write every search and reference here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--report", type=Path, metavar="JSON",
+                        help="run nothing: print the tables of an earlier run's --json file"
+                        " (also one cut short: what it finished)")
     args = parser.parse_args(argv)
+    if args.report:
+        return report_from_json(args.report)
     if min(args.repeats, args.precision_repeats, args.reference_repeats) < 0 or (
             args.reference_users < 1):
         parser.error("--repeats, --precision-repeats and --reference-repeats must be >= 0,"
@@ -929,6 +935,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                          for k, v in vars(args).items()},
                 "searches": [asdict(s) for s in searches],
                 "references": [asdict(r) for r in references]}, indent=1))
+    report_all(targets, searches, references, args)
+    print(f"\nelapsed {(time.monotonic() - started) / 60:.1f} min")
+    return 0
+
+
+def report_all(targets: Sequence[Target], searches: list[Search], references: list[Reference],
+               args: argparse.Namespace) -> None:
+    """Every table, then the goals missed."""
     misses = report_references(targets, searches, references, args)
     misses += report_searches(targets, searches, args)
     misses += report_ratios(targets, searches, references, args)
@@ -937,7 +951,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                            f"{len(misses)} goal(s) missed or searches failed:"))
     for miss in misses:
         print(f"  {miss}")
-    print(f"\nelapsed {(time.monotonic() - started) / 60:.1f} min")
+
+
+def report_from_json(path: Path) -> int:
+    """The tables of a run written with ``--json`` (an interrupted run writes what it
+    finished: its tables cover those searches only, and say how many there are)."""
+    try:
+        doc = json.loads(path.read_text())
+        args = argparse.Namespace(**doc["args"])
+        searches = [Search(**s) for s in doc["searches"]]
+        references = [Reference(**r) for r in doc["references"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"--report {path}: not a --json file of this bench: {exc}", file=sys.stderr)
+        return 2
+    targets = parse_targets(args.targets, args.base_work_ms)
+    done = max((s.repeat for s in searches if s.precision == args.precision), default=0)
+    print(f"tables of {path}: {len(searches)} searches ({done} of {args.repeats} repeats"
+          f" reached), {len(references)} reference runs")
+    report_all(targets, searches, references, args)
     return 0
 
 
