@@ -270,6 +270,7 @@ class LoadGate:
         __tracebackhide__ = True
         from pytest_loadgate.capacity.measure import probe_of, requests_per_iteration
         from pytest_loadgate.capacity.search import CapacitySearch
+        from pytest_loadgate.capacity.settle import Settled, quiet_server_for, settle_notes
         from pytest_loadgate.capacity.spec import capacity_spec, probe_kwargs
         from pytest_loadgate.report.reports import summary_row
 
@@ -291,7 +292,14 @@ class LoadGate:
         probes: dict[float, tuple[Run, LoadResult]] = {}
         per_iteration: float | None = None
         requests = 0
+        process = self._target.process
+        quiet = quiet_server_for(process.pid if process is not None else None,
+                                 self._target.url)
+        quiet.baseline()
+        settles: list[Settled | None] = []
         while (step := search.next_rate()) is not None:
+            # The previous probe's backlog must not be measured as this probe's.
+            settles.append(quiet.wait() if search.probes else None)
             spec = build_spec("perf", {**defaults, **probe_kwargs(cap, step.rate,
                                                                    step.validation)},
                               where=f"{where} probe at {step.rate:g}/s")
@@ -314,7 +322,8 @@ class LoadGate:
             found.failed_at_rps if found.failed_at_rps in probes else next(reversed(probes)))
         run, result = probes[shown]
         result.capacity = capacity_document(found, requests,
-                                            [step.validation for step, _ in search.steps])
+                                            [step.validation for step, _ in search.steps],
+                                            [s.waited_s if s else None for s in settles])
         gate_spec = result.spec.with_overrides(
             {"max_regression": {"capacity": cap.max_regression}}, where=where) \
             if cap.max_regression is not None else result.spec
@@ -323,6 +332,9 @@ class LoadGate:
         result.verdict = decide(result, capacity_checks(found, cap.min_capacity_rps)
                                 + judge.regression(result))
         result.notes.insert(0, found.describe())
+        result.notes[1:1] = settle_notes([
+            (before.rate, after.rate, s) for before, after, s
+            in zip(search.probes, search.probes[1:], settles[1:], strict=False) if s])
         judge.record(result)
         self._plan_reports(run, self._test_id)
         self._write_reports(run, self._test_id)
@@ -467,7 +479,8 @@ class BaselineJudge:
 
 
 def capacity_document(found: CapacityResult, requests: int,
-                      validations: list[bool] | None = None) -> dict[str, Any]:
+                      validations: list[bool] | None = None,
+                      settle_s: list[float | None] | None = None) -> dict[str, Any]:
     """A capacity search in the run's JSON report: the result, its explanation and every
     probe."""
     return {
@@ -481,7 +494,9 @@ def capacity_document(found: CapacityResult, requests: int,
                     "slo_passed": p.slo_passed, "generator_bound": p.generator_bound,
                     "server_cpu_cores": p.server_cpu_cores,
                     "failure_reasons": list(p.failure_reasons),
-                    "validation": bool(validations[i]) if validations else None}
+                    "validation": bool(validations[i]) if validations else None,
+                    "settle_s": (round(w, 2) if settle_s and (w := settle_s[i]) is not None
+                                 else None)}
                    for i, p in enumerate(found.probes)]}
 
 

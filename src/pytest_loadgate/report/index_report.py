@@ -140,7 +140,10 @@ def _probe_table(cap: CapacityRecord) -> str:
             zip(cap.probes, cap.validations(), probe_marks(cap), strict=True), start=1):
         outcome = ("GENERATOR-BOUND" if probe.generator_bound else
                    "PASS" if probe.slo_passed else "FAIL")
-        notes = (["validation"] if validation else []) + probe.failure_reasons
+        waited = (f"after {probe.settle_s:.1f} s for the server to go quiet"
+                  if probe.settle_s is not None and probe.settle_s >= 1 else "")
+        notes = (["validation"] if validation else []) + ([waited] if waited else []) + (
+            probe.failure_reasons)
         cells.append(
             f"<tr><td>{i}</td>{_cell(format_figure(probe.rate, 'rps'))}"
             f"{_cell(format_figure(probe.achieved_rps, 'rps'))}"

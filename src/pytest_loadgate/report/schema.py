@@ -145,6 +145,8 @@ class CapacityProbe(_Record):
     failure_reasons: list[str] = Field(default_factory=list)
     #: A longer step confirming a rate (None in reports written before the flag existed).
     validation: bool | None = None
+    #: Seconds the search waited for the server to work off the previous probe's backlog.
+    settle_s: float | None = None
 
 
 class CapacityRecord(_Record):

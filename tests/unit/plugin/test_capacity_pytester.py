@@ -52,6 +52,9 @@ def test_the_search_finds_the_capacity_and_gates_it(project: pytest.Pytester, ru
     # Converged to the precision asked (25%) between it and the lowest failing rate.
     assert min(failed) - capacity <= 0.25 * capacity + 1e-9
     assert enough["limit"]
+    # Each probe after the first waited for the server to work off the one before.
+    waits = [p["settle_s"] for p in enough["probes"]]
+    assert waits[0] is None and all(w is not None and w >= 0.5 for w in waits[1:])
 
 
 def test_max_rate_caps_the_search(project: pytest.Pytester, run) -> None:
