@@ -3,10 +3,8 @@ its URL, bounded in time; and against a real busy process and a real slow HTTP s
 
 from __future__ import annotations
 
-import http.server
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 
@@ -111,33 +109,40 @@ def test_a_real_busy_process_is_seen_busy_then_quiet() -> None:
     assert tree_cpu_seconds(burn.pid) is None
 
 
+#: An HTTP server in its own process (no gevent, no threads of the test's): /slow answers
+#: after 0.2 s, anything else at once; every answer is a 404 (any status counts).
+SLOW_SERVER = """
+import http.server, sys, time
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/slow":
+            time.sleep(0.2)
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
 @pytest.fixture
-def slow_server() -> Iterator[tuple[str, list[float]]]:
-    delays = [0.0]
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            time.sleep(delays[0])
-            self.send_response(404)  # any answer counts
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def slow_server() -> Iterator[str]:
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_SERVER], stdout=subprocess.PIPE,
+                            text=True)
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/", delays
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        yield f"http://127.0.0.1:{port}"
     finally:
-        server.shutdown()
-        server.server_close()
+        proc.kill()
+        proc.wait()
 
 
-def test_round_trips_of_a_real_server(slow_server: tuple[str, list[float]]) -> None:
-    url, delays = slow_server
-    fast = round_trip_s(url, timeout_s=5)
-    delays[0] = 0.2
-    slow = round_trip_s(url, timeout_s=5)
+def test_round_trips_of_a_real_server(slow_server: str) -> None:
+    fast = round_trip_s(slow_server + "/", timeout_s=5)
+    slow = round_trip_s(slow_server + "/slow", timeout_s=5)
     assert fast is not None and slow is not None and slow >= 0.2 > fast
     assert round_trip_s("http://127.0.0.1:9/", timeout_s=1) is None  # nothing listens
