@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import psutil
 
+from pytest_loadgate.run.monitor import process_tree
+
 INTERVAL_S = 0.25
 QUIET_READINGS = 2
 MIN_QUIET_CORES = 0.1
@@ -47,14 +49,15 @@ def tree_cpu_seconds(pid: int) -> float | None:
     """CPU seconds (user + system) of ``pid`` and its children; None once it is gone."""
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
     except psutil.Error:
         return None
     total = 0.0
-    for proc in procs:
+    for proc in process_tree(root):
         try:
             times = proc.cpu_times()
         except psutil.Error:
+            if proc is root:
+                return None
             continue
         total += times.user + times.system
     return total

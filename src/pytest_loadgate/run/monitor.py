@@ -31,7 +31,8 @@ class ResourceSample:
     rss_mb: float
 
 
-def _tree(proc: psutil.Process) -> list[psutil.Process]:
+def process_tree(proc: psutil.Process) -> list[psutil.Process]:
+    """``proc`` and its descendants (only ``proc`` once it can no longer list them)."""
     try:
         return [proc, *proc.children(recursive=True)]
     except psutil.Error:
@@ -55,7 +56,7 @@ class ProcessMonitor:
             return
         cpu = 0.0
         rss = 0
-        for proc in _tree(root) if self.tree else [root]:
+        for proc in process_tree(root) if self.tree else [root]:
             known = self._known.setdefault(proc.pid, proc)
             try:
                 cpu += known.cpu_percent(None)
