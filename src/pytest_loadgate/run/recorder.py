@@ -142,9 +142,27 @@ class SampleRecorder:
     def on_request(self, request_type: str, name: str, response_time: float | None,
                    response: Any = None, exception: BaseException | None = None,
                    context: Any = None, start_time: float | None = None,
+                   response_length: int | None = None, url: str | None = None,
                    **_: Any) -> None:
-        """Locust ``request`` event listener."""
-        if exception is None:  # the hot path: an answered request
+        """Locust ``request`` event listener (``response_length`` and ``url`` are named only
+        so that Locust's usual keywords do not build a ``**`` dict on every request)."""
+        if (exception is None and self.closed_at is None and not self.iterations.scheduled
+                and self.kept < self.max_samples):
+            # The hot path (closed model, answered, raw samples kept): what the general path
+            # below does for such a request, without its branches and calls.
+            code = getattr(response, "status_code", None)
+            if type(code) is int and 0 < code < 65536:  # exactly int: a bool is no status
+                now = self._clock() - self.started_at
+                key = f"{request_type} {name}"
+                samples = self.endpoints.get(key)
+                if samples is None:
+                    samples = self.endpoints[key] = EndpointSamples()
+                samples.append_answered(now, float(response_time or 0.0), code)
+                self.kept += 1
+                self.requests += 1
+                self.last_response_s = now
+                return
+        if exception is None:  # an answered request
             censored, greenlet = False, gevent.getcurrent()
         else:
             censored, greenlet = request_origin(exception, context)
