@@ -30,8 +30,9 @@ def test_the_search_finds_the_capacity_and_gates_it(project: pytest.Pytester, ru
             assert found.bound == "found" and found.validated
             assert 15 <= found.capacity_rps < 400
 
-        @pytest.mark.capacity(slo={{"p95_ms": 60}}, start_rate=15, max_rate=1000,
-                              min_capacity_rps=900, {SHORT})
+        # A coarse search is enough to show that a capacity far below the minimum fails.
+        @pytest.mark.capacity(slo={{"p95_ms": 60}}, start_rate=60, max_rate=1000,
+                              min_capacity_rps=900, {SHORT.replace("0.25", "0.5")})
         def test_not_enough(loadgate):
             loadgate.capacity(users.Spin)
     """)
