@@ -10,7 +10,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 
-FAULTS = "GET /products/{product_id}:latency_ms=150;POST /orders/:error_rate=0.3"
+#: Half the orders fail: the race's 20 orders all pass by chance once in a million runs (at 0.3,
+#: once in 1,250: a CI run saw it).
+FAULTS = "GET /products/{product_id}:latency_ms=150;POST /orders/:error_rate=0.5"
 
 
 def _checks(report_dir: Path, test: str) -> dict[tuple[str, str], dict]:
