@@ -145,7 +145,7 @@ class SampleRecorder:
                    response_length: int | None = None, url: str | None = None,
                    **_: Any) -> None:
         """Locust ``request`` event listener (``response_length`` and ``url`` are named only
-        so that Locust's usual keywords do not build a ``**`` dict on every request)."""
+        so that Locust's usual keywords are not copied into the ``**`` dict every request)."""
         if (exception is None and self.closed_at is None and not self.iterations.scheduled
                 and self.kept < self.max_samples):
             # The hot path (closed model, answered, raw samples kept): what the general path
