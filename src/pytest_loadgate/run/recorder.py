@@ -146,19 +146,21 @@ class SampleRecorder:
                    **_: Any) -> None:
         """Locust ``request`` event listener (``response_length`` and ``url`` are named only
         so that Locust's usual keywords are not copied into the ``**`` dict every request)."""
-        if (exception is None and self.closed_at is None and not self.iterations.scheduled
-                and self.kept < self.max_samples):
-            # The hot path (closed model, answered, raw samples kept): what the general path
-            # below does for such a request, without its branches and calls.
+        if exception is None and self.closed_at is None and not self.iterations.scheduled:
+            # The hot path (closed model, answered): what the general path below does for such
+            # a request, without its branches and calls.
             code = getattr(response, "status_code", None)
             if type(code) is int and 0 < code < 65536:  # exactly int: a bool is no status
                 now = self._clock() - self.started_at
                 key = f"{request_type} {name}"
-                samples = self.endpoints.get(key)
-                if samples is None:
-                    samples = self.endpoints[key] = EndpointSamples()
-                samples.append_answered(now, float(response_time or 0.0), code)
-                self.kept += 1
+                if self.kept < self.max_samples:
+                    samples = self.endpoints.get(key)
+                    if samples is None:
+                        samples = self.endpoints[key] = EndpointSamples()
+                    samples.append_answered(now, float(response_time or 0.0), code)
+                    self.kept += 1
+                else:
+                    self.overflow.add_answered(key, now, float(response_time or 0.0), code)
                 self.requests += 1
                 self.last_response_s = now
                 return

@@ -125,8 +125,10 @@ class SecondBucket:
 
 def _record(histogram: HdrHistogram, values_ms: array[float]) -> None:
     """Record many values at once: each distinct microsecond value once, with its count."""
-    for value_us, count in Counter(map(_us, values_ms)).items():
-        histogram.record_value(value_us, count)
+    # Rounded in one pass (a request's latency is never negative; rounding half up rather
+    # than to even moves a value by at most 1 us), clamped once per distinct value.
+    for value_us, count in Counter([int(v * 1000.0 + 0.5) for v in values_ms]).items():
+        histogram.record_value(min(HIST_HIGHEST_US, max(HIST_LOWEST_US, value_us)), count)
 
 
 class OverflowStore:
@@ -151,6 +153,20 @@ class OverflowStore:
         self.requests += 1
         if self.first_s is None:
             self.first_s = offset_s
+
+    def add_answered(self, name: str, offset_s: float, latency_ms: float, status: int) -> None:
+        """:meth:`add` for the common case: answered, not failed, service time = latency,
+        ``0 < status < 65536``."""
+        seconds = self.endpoints.get(name)
+        bucket = seconds.get(int(offset_s)) if seconds is not None and offset_s >= 0 else None
+        if bucket is None:
+            self.add(name, offset_s, latency_ms, status, False, latency_ms, False)
+            return
+        bucket.pending_latency_ms.append(latency_ms)
+        if bucket.pending_service_ms is not None:
+            bucket.pending_service_ms.append(latency_ms)
+        bucket.pending_status.append(status)
+        self.requests += 1
 
     def buckets(self, name: str, start_s: float, end_s: float) -> list[SecondBucket]:
         """The buckets of ``name`` whose second lies in the window (by its midpoint), with

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_loadgate.run.recorder import SampleRecorder
+from pytest_loadgate.stats.histograms import OverflowStore
 from pytest_loadgate.stats.samples import EndpointSamples, status_of
 
 
@@ -64,3 +65,36 @@ def test_every_kind_of_report_is_stored_as_the_general_path_stores_it(
     assert recorder.failures == sum(1 for _, e in reports if e is not None)
     assert recorder.kept == len(reports)
     assert recorder.last_response_s == float(len(reports))
+
+
+def _bucket_figures(store: OverflowStore, name: str) -> dict[int, tuple[Any, ...]]:
+    """Each second's counts and histogram contents, read through the buckets' own API."""
+    figures = {}
+    for second, bucket in store.endpoints[name].items():
+        latency, service = bucket.histograms()
+        figures[second] = (
+            bucket.count, bucket.failures, bucket.censored, bucket.latency_sum_ms,
+            dict(bucket.statuses), bucket.service_differs, service is latency,
+            [(v.value_iterated_to, v.count_at_value_iterated_to)
+             for v in latency.get_recorded_iterator()])
+    return figures
+
+
+def test_past_the_cap_every_report_is_counted_as_the_general_path_counts_it() -> None:
+    ticks = iter(i * 0.4 for i in range(1000))  # several per second; old seconds freeze
+    recorder = SampleRecorder(clock=lambda: next(ticks), max_samples=0)
+    recorder.restart()
+    reports = CASES * 3
+    expected = OverflowStore()
+    for n, (response, exception) in enumerate(reports, start=1):
+        latency = 1.0 + n * 0.37
+        recorder.on_request("GET", "/x", latency, response=response, exception=exception,
+                            context={}, start_time=None, response_length=0, url="/x")
+        status = status_of(response, exception)
+        expected.add("GET /x", n * 0.4, latency, status if status < 65536 else 0,
+                     exception is not None, latency, False)
+    assert recorder.kept == 0
+    assert recorder.overflow.requests == expected.requests == len(reports)
+    assert recorder.overflow.first_s == expected.first_s
+    assert _bucket_figures(recorder.overflow, "GET /x") == _bucket_figures(expected, "GET /x")
+    assert recorder.failures == sum(1 for _, e in reports if e is not None)
