@@ -1,4 +1,5 @@
-"""Repository-wide fixtures: a fresh database for the booted shop, a real PostgreSQL server."""
+"""Repository-wide fixtures: a fresh database for the booted shop, a real PostgreSQL server,
+and lean child pytest sessions."""
 
 from __future__ import annotations
 
@@ -7,6 +8,25 @@ from collections.abc import Iterator
 import pytest
 
 from demo_api.throwaway_postgres import PostgresError, PostgresServer
+
+#: What pytest sessions started by the tests (through pytester or as subprocesses) leave out:
+#: the plugins that only this repo's shop tests use. Importing them costs about 2.4 s at every
+#: start (hypothesis and Faker most), and no child session tests anything of theirs. The outer
+#: session, ``make demo`` and the load scenarios load them all, alongside the plugin.
+CHILD_PYTEST_ADDOPTS = "-p no:hypothesispytest -p no:faker -p no:schemathesis -p no:anyio"
+
+
+@pytest.fixture(autouse=True)
+def _lean_child_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Child pytest sessions of this test (any subprocess inherits it) skip those plugins."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", CHILD_PYTEST_ADDOPTS)
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester, whose set-up clears ``PYTEST_ADDOPTS``, with lean child sessions too."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", CHILD_PYTEST_ADDOPTS)
+    return pytester
 
 
 @pytest.fixture(scope="session")

@@ -113,7 +113,9 @@ def test_a_capacity_regression_against_the_baseline_fails(project: pytest.Pytest
     stored = json.loads(next((project.path / ".loadgate" / "baselines").glob("*.json"))
                         .read_text())
     assert "capacity" in stored["runs"][0]["figures"], stored
-    monkeypatch.setenv("SPIN_LOOPS", str(2 * int(SPIN_10MS)))  # twice the work: about half
+    # Three times the work: about a third. (With twice, one noisy CI run measured 75 then
+    # 52.5 rps, exactly the 30% allowed: this search's steps are coarse.)
+    monkeypatch.setenv("SPIN_LOOPS", str(3 * int(SPIN_10MS)))
     result = run("-p", "no:randomly")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*capacity*capacity vs baseline*>=*FAIL*"])
