@@ -33,3 +33,31 @@ def test_waits_are_spread_over_bins_as_time_bins_spread_them() -> None:
     assert inflight.waits.bins.keys() == expected.bins.keys()
     for index, seconds in expected.bins.items():
         assert inflight.waits.bins[index] == pytest.approx(seconds, abs=1e-12)
+
+
+@pytest.mark.parametrize(("args", "kwargs"), [
+    ((), {}),  # Locust's own ``client.get(path)``: forwarded as a plain call
+    ((), {"name": "/items/[id]", "headers": {"a": "b"}}),
+    (("body",), {}),
+    (("body",), {"catch_response": True}),
+])
+def test_every_call_reaches_the_client_as_it_was_made(args: tuple[Any, ...],
+                                                      kwargs: dict[str, Any]) -> None:
+    calls = []
+
+    def original(session: Any, method: str, url: str, *a: Any, **kw: Any) -> str:
+        calls.append((session, method, url, a, kw))
+        return "answer"
+
+    request = InFlight(lambda: 0.0, None)._wrap(original, timeout_kwarg=False)
+    assert request("session", "GET", "/x", *args, **kwargs) == "answer"
+    assert calls == [("session", "GET", "/x", args, kwargs)]
+
+
+def test_the_run_timeout_is_given_to_clients_that_take_one() -> None:
+    seen = []
+    inflight = InFlight(lambda: 0.0, 2.5)
+    request = inflight._wrap(lambda s, m, u, **kw: seen.append(kw), timeout_kwarg=True)
+    request(None, "GET", "/x")
+    request(None, "GET", "/x", timeout=9)
+    assert seen == [{"timeout": 2.5}, {"timeout": 9}]
