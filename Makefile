@@ -40,7 +40,7 @@ test: $(STAMP) .venv/.chromium postgres
 serve: $(STAMP)
 	$(BIN)/python -m demo_api --host 127.0.0.1 --port 8000
 
-## full: the load and race scenarios at the seed's full lengths (about 25 minutes)
+## full: the load and race scenarios at the seed's full lengths (about 35 minutes)
 full: $(STAMP) postgres
 	$(BIN)/python -m pytest tests/perf --loadgate-profile=full $(PYTEST_ARGS)
 
