@@ -16,7 +16,6 @@ responses (so pace can tell a stalled server from a late generator).
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable, Iterator
 from itertools import count
@@ -27,7 +26,7 @@ import gevent
 from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession
 
-from pytest_loadgate.run.pacing import TIME_BIN_SEC, TimeBins, overlap
+from pytest_loadgate.run.pacing import TimeBins, overlap
 from pytest_loadgate.run.recorder import CENSORED_GREENLET
 from pytest_loadgate.stats.samples import NoResponse
 
@@ -84,7 +83,7 @@ class InFlight:
         meter = self
         # Bound once: this wrapper runs for every request of the run.
         clock, ids, outstanding, waits = self._clock, self._ids, self.outstanding, self.waits
-        bins, getcurrent, floor = waits.bins, gevent.getcurrent, math.floor
+        getcurrent = gevent.getcurrent
 
         def request(session: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             if meter.closed:
@@ -95,20 +94,10 @@ class InFlight:
             started = clock()
             outstanding[key] = (started, getcurrent(), session, method, url, kwargs.get("name"))
             try:
-                if args or kwargs:
-                    return original(session, method, url, *args, **kwargs)
-                # A plain call where it can be: the interpreter runs it without a nested C
-                # call, so each user's stack (copied at every greenlet switch) stays smaller.
-                return original(session, method, url)
+                return original(session, method, url, *args, **kwargs)
             finally:
                 if outstanding.pop(key, None) is not None:
-                    ended = clock()
-                    index = floor(started / TIME_BIN_SEC)
-                    if started < ended <= (index + 1) * TIME_BIN_SEC:
-                        # TimeBins.add's usual case (inside one bin), inlined.
-                        bins[index] = bins.get(index, 0.0) + (ended - started)
-                    else:
-                        waits.add(started, ended - started)
+                    waits.add(started, clock() - started)
 
         return request
 

@@ -153,14 +153,15 @@ class SampleRecorder:
             if type(code) is int and 0 < code < 65536:  # exactly int: a bool is no status
                 now = self._clock() - self.started_at
                 key = f"{request_type} {name}"
+                latency = float(response_time or 0.0)
                 if self.kept < self.max_samples:
                     samples = self.endpoints.get(key)
                     if samples is None:
                         samples = self.endpoints[key] = EndpointSamples()
-                    samples.append_answered(now, float(response_time or 0.0), code)
+                    samples.append_answered(now, latency, code)
                     self.kept += 1
                 else:
-                    self.overflow.add_answered(key, now, float(response_time or 0.0), code)
+                    self.overflow.add_answered(key, now, latency, code)
                 self.requests += 1
                 self.last_response_s = now
                 return

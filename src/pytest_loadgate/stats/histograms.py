@@ -36,8 +36,9 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(HIST_LOWEST_US, HIST_HIGHEST_US, HIST_DIGITS)
 
 
-def _us(ms: float) -> int:
-    return min(HIST_HIGHEST_US, max(HIST_LOWEST_US, round(ms * 1000)))
+def _clamp_us(value_us: int) -> int:
+    """A microsecond value inside what the histograms can hold."""
+    return min(HIST_HIGHEST_US, max(HIST_LOWEST_US, value_us))
 
 
 @dataclass
@@ -79,6 +80,13 @@ class SecondBucket:
             self.failures += 1
         if censored:
             self.censored += 1
+
+    def add_answered(self, latency_ms: float, status: int) -> None:
+        """:meth:`add` for the common case: answered, not failed, service time = latency."""
+        self.pending_latency_ms.append(latency_ms)
+        if self.pending_service_ms is not None:
+            self.pending_service_ms.append(latency_ms)
+        self.pending_status.append(status)
 
     def flush(self) -> None:
         """Count the pending requests into the totals and the histograms."""
@@ -128,7 +136,7 @@ def _record(histogram: HdrHistogram, values_ms: array[float]) -> None:
     # Rounded in one pass (a request's latency is never negative; rounding half up rather
     # than to even moves a value by at most 1 us), clamped once per distinct value.
     for value_us, count in Counter([int(v * 1000.0 + 0.5) for v in values_ms]).items():
-        histogram.record_value(min(HIST_HIGHEST_US, max(HIST_LOWEST_US, value_us)), count)
+        histogram.record_value(_clamp_us(value_us), count)
 
 
 class OverflowStore:
@@ -162,10 +170,7 @@ class OverflowStore:
         if bucket is None:
             self.add(name, offset_s, latency_ms, status, False, latency_ms, False)
             return
-        bucket.pending_latency_ms.append(latency_ms)
-        if bucket.pending_service_ms is not None:
-            bucket.pending_service_ms.append(latency_ms)
-        bucket.pending_status.append(status)
+        bucket.add_answered(latency_ms, status)
         self.requests += 1
 
     def buckets(self, name: str, start_s: float, end_s: float) -> list[SecondBucket]:
