@@ -195,8 +195,8 @@ def test_a_worker_with_skewed_clocks_lands_its_samples_in_the_window(
     (skew / "sitecustomize.py").write_text(SKEWED_CLOCKS)
     port = free_port()
     path = os.pathsep.join([str(skew), *filter(None, [os.environ.get("PYTHONPATH", "")])])
-    worker = start_worker(port, Path(project.path) / "worker.log", TOKEN, "--name", "skewed",
-                          env_extra={"PYTHONPATH": path})
+    log = Path(project.path) / "worker.log"
+    worker = start_worker(port, log, TOKEN, "--name", "skewed", env_extra={"PYTHONPATH": path})
     try:
         result = run_remote_session(project, port)
         result.assert_outcomes(passed=1)
@@ -209,6 +209,73 @@ def test_a_worker_with_skewed_clocks_lands_its_samples_in_the_window(
         assert abs(measured_ms - 12_345_000) <= bound_ms + 1.0, offsets
     finally:
         stop(worker)
+        print("worker log:", log.read_text(), sep="\n")  # shown when the test fails
+
+
+LOSE_FIRST_FLUSH = '''
+import os
+from pathlib import Path
+
+from locust.runners import WorkerRunner
+
+from pytest_loadgate.run.protocol import MSG_FLUSH
+
+_register = WorkerRunner.register_message
+
+
+def _lose_first(listener):
+    def on_flush(*args, **kwargs):
+        marker = Path(os.environ["LOST_FLUSH_MARKER"])
+        if not marker.exists():  # this ask never arrived
+            marker.write_text("lost")
+            return None
+        return listener(*args, **kwargs)
+    return on_flush
+
+
+def register_message(self, msg_type, listener, *args, **kwargs):
+    if msg_type == MSG_FLUSH:
+        listener = _lose_first(listener)
+    return _register(self, msg_type, listener, *args, **kwargs)
+
+
+WorkerRunner.register_message = register_message
+'''
+
+
+def test_a_lost_ask_for_the_last_samples_is_asked_again(
+        stdlib_project: pytest.Pytester, tmp_path: Path) -> None:
+    """The master's ask for a worker's last samples (or the answer) can be lost on a loaded
+    machine: the master asks again, and the run ends with every request counted."""
+    project = stdlib_project
+    project.makepyfile(test_flush="""
+        import pytest
+        from users import Browse
+
+        @pytest.mark.perf(users=1, run_time="2s", warmup=0, max_error_rate=0)
+        def test_flush(loadgate):
+            loadgate.run(Browse)
+    """)
+    lossy = tmp_path / "lossy"
+    lossy.mkdir()
+    (lossy / "sitecustomize.py").write_text(LOSE_FIRST_FLUSH)
+    marker = tmp_path / "lost"
+    port = free_port()
+    path = os.pathsep.join([str(lossy), *filter(None, [os.environ.get("PYTHONPATH", "")])])
+    log = Path(project.path) / "worker.log"
+    worker = start_worker(port, log, TOKEN, "--name", "lossy",
+                          env_extra={"PYTHONPATH": path, "LOST_FLUSH_MARKER": str(marker)})
+    try:
+        result = run_remote_session(project, port)
+        assert marker.exists(), log.read_text()  # the first ask was dropped
+        result.assert_outcomes(passed=1)
+        assert log.read_text().count("last samples sent to master") == 1
+        report = json.loads(next((Path(project.path) / "reports").glob("*.json")).read_text())
+        assert report["total"]["requests"] > 0
+        assert not report["problems"], report["problems"]
+    finally:
+        stop(worker)
+        print("worker log:", log.read_text(), sep="\n")  # shown when the test fails
 
 
 def test_a_worker_serves_one_session_after_another(stdlib_project: pytest.Pytester) -> None:

@@ -47,6 +47,7 @@ __all__ = ["WorkerError", "WorkerGroup"]
 
 #: A healthy worker flushes in well under a second; a loaded machine may take seconds.
 FLUSH_TIMEOUT_SEC = 10.0
+FLUSH_RESEND_SEC = 2.0
 SETUP_RESEND_SEC = 2.0
 STOP_POLL_SEC = 0.02
 #: A gap this long between two liveness checks means this process stalled, not the workers.
@@ -346,16 +347,17 @@ class WorkerGroup:
         with gevent.Timeout(FLUSH_TIMEOUT_SEC * 2, False):
             self._stop_users()
         clients = {c.id for c in runner.clients.all} & self.ready
-        runner.send_message(MSG_FLUSH, {})
-        with gevent.Timeout(FLUSH_TIMEOUT_SEC, False):
-            while not clients - self.lost.keys() <= self.flushed:
-                gevent.sleep(0.05)
+        asked = self._flush(clients)
         dead = self.pool.dead_pids()
         for node in sorted(self.ready - self.flushed):
             if node not in self.lost and self.pids.get(node) not in dead:
+                heard = self.last_heard.get(node)
+                since = ("" if heard is None else
+                         f", last heard from {time.perf_counter() - heard:.1f}s ago")
                 self.run_problems.append(
                     f"load worker {self.name(node)} did not send its last samples within"
-                    f" {FLUSH_TIMEOUT_SEC:g}s of the end: its final requests are missing")
+                    f" {FLUSH_TIMEOUT_SEC:g}s of the end (asked {asked.get(node, 0)} time(s)"
+                    f"{since}): its final requests are missing")
         # Not runner.quit(): its listener keeps answering for half a second after the goodbye,
         # and a worker reconnecting at once would be welcomed by this master, about to go.
         # The socket closes right after the quit frames are queued (linger sends them).
@@ -367,6 +369,23 @@ class WorkerGroup:
         runner.greenlet.join(FLUSH_TIMEOUT_SEC)
         # Done: Locust's quitting listener would say goodbye again and wait half a second.
         runner.quit = lambda: None  # type: ignore[method-assign]
+
+    def _flush(self, clients: set[str]) -> dict[str, int]:
+        """Ask ``clients`` for their last samples, again every ``FLUSH_RESEND_SEC`` until each
+        has answered (a request or reply lost on a loaded machine or a reconnected link is
+        asked for again; a worker answers each ask); returns how often each was asked."""
+        asked = dict.fromkeys(clients, 0)
+        next_ask = 0.0
+        with gevent.Timeout(FLUSH_TIMEOUT_SEC, False):
+            while waiting := clients - self.lost.keys() - self.flushed:
+                now = time.perf_counter()
+                if now >= next_ask:
+                    for node in sorted(waiting):
+                        self.runner.send_message(MSG_FLUSH, {}, client_id=node)
+                        asked[node] += 1
+                    next_ask = now + FLUSH_RESEND_SEC
+                gevent.sleep(0.05)
+        return asked
 
     def close(self) -> None:
         """Remember who served this test (and who was lost) for the next one."""

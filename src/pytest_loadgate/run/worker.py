@@ -180,8 +180,11 @@ class WorkerSession:
             self.gate.release(clock())
 
     def _on_flush(self, msg: Any, **_: Any) -> None:
+        """Send what is left, marked final; the master asks again until it has the answer, so
+        each ask is answered (what was already sent is not sent twice)."""
         self._on_stopping()  # an open-model run never started Locust's users: stop it here
         self._ship(final=True)
+        log.info("last samples sent to master")
 
     def run(self) -> None:
         """Serve until this test's master quits (or stops answering)."""
