@@ -294,17 +294,20 @@ def test_min_pace_zero_turns_the_pace_check_off(project: pytest.Pytester, run) -
     project.makepyfile(test_lag=LAGGING.format(kwargs="min_pace=0"))
     result = run()
     result.assert_outcomes(failed=1)
-    assert "UNRELIABLE" not in result.stdout.str()
+    # No pace sentence (a busy machine, tests run side by side, may add its own).
+    assert "their waits and response times imply" not in result.stdout.str()
 
 
-def test_a_run_that_keeps_its_pace_is_reliable(project: pytest.Pytester, run) -> None:
+def test_a_run_that_keeps_its_pace_is_not_flagged_short_of_it(project: pytest.Pytester,
+                                                              run) -> None:
     project.makepyfile(test_pace="""
         import pytest, users
 
         @pytest.mark.perf(users=2, run_time='3s', warmup=1)
         def test_pace(loadgate):
             result = loadgate.run(users.Fast)
-            assert result.pace["ratio"] > 0.5 and not result.unreliable
+            # Pace only: CPU pressure from tests run side by side may mark the run unreliable.
+            assert result.pace["ratio"] > 0.5 and not result.pace_short
             # Waits dominate: 2 users with 10 ms waits and sub-ms answers.
             assert result.pace["wait_s"] > result.pace["request_s"]
     """)
