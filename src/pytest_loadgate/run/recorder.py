@@ -12,6 +12,7 @@ from typing import Any
 
 import gevent
 
+from pytest_loadgate.run.pacing import TimeBins
 from pytest_loadgate.stats.histograms import DEFAULT_MAX_SAMPLES, OverflowStore
 from pytest_loadgate.stats.samples import (
     CENSORED,
@@ -82,6 +83,8 @@ class SampleRecorder:
         self.endpoints: dict[str, EndpointSamples] = {}
         self.remote: dict[tuple[str, str], EndpointSamples] = {}
         self.iterations = IterationClock()
+        #: Time users spent waiting on the responses reported here, for pace.
+        self.waits = TimeBins()
         #: Running totals of the whole run, so progress never re-reads every sample.
         self.requests = 0
         self.failures = 0
@@ -164,6 +167,7 @@ class SampleRecorder:
                     self.overflow.add_answered(key, now, latency, code)
                 self.requests += 1
                 self.last_response_s = now
+                self.waits.add(now - latency / 1000.0, latency / 1000.0)
                 return
         if exception is None:  # an answered request
             censored, greenlet = False, gevent.getcurrent()
@@ -191,6 +195,8 @@ class SampleRecorder:
         self.failures += 1 if exception is not None else 0
         if not censored:
             self.last_response_s = now
+        sent = start_s if start_s is not None and start_s <= now else now - service / 1000.0
+        self.waits.add(sent, service / 1000.0)
 
     def _keep(self, part: EndpointSamples, name: str, offset: float, latency: float,
               status: int, failed: bool, service: float, censored: bool) -> None:

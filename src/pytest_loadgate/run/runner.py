@@ -334,13 +334,17 @@ class LoadRun:
         """Requests waiting for a response now, and when the oldest of them was sent."""
         if self.group is not None:
             return self.group.outstanding()
-        return len(self.inflight.outstanding), self.inflight.oldest_started_s()
+        return self.inflight.pending()
 
     def _check_stall(self, now: float) -> bool:
         """True when no response arrived for ``max_stall`` while requests were waiting."""
         if self.stall is None:
             return False
-        count, oldest = self._outstanding()
+        last = self.recorder.last_response_s
+        # A response this recent means no stall can have lasted max_stall: not looking for
+        # what is in flight (users' stacks are walked) changes no stall's start or end.
+        recent = last is not None and now - last < self.stall.max_stall_s / 2
+        count, oldest = (0, None) if recent else self._outstanding()
         stall = self.stall.observe(now, self.recorder.last_response_s, oldest, count)
         if stall is not None:
             self.stalled = stall
@@ -370,6 +374,9 @@ class LoadRun:
             env = self._build_environment(hooks)
             self.recorder.restart()
             runner = self._create_runner(env)
+            if self.group is None:  # users here: their requests are found on their stacks
+                self.inflight.watch(runner.user_greenlets.greenlets,
+                                    *([self.open.group.greenlets] if self.open else []))
             hooks.fire_init(env, runner)
             history = gevent.spawn(locust.stats.stats_history, runner)
             if self.target.process is not None and self.target.process.pid is not None:
@@ -541,7 +548,8 @@ class LoadRun:
             server_resources=server, generator_resources=generator,
             pace=(pace.as_dict() if (pace := self.pace_meter.summary(
                 start, stop, total.requests, total.avg_ms,
-                request_s=max(self.inflight.waiting_seconds(start, stop),
+                request_s=max(self.recorder.waits.overlap(start, stop)
+                              + self.inflight.waiting_seconds(start, stop),
                               total.requests * total.avg_ms / 1000 if total.requests else 0.0),
             )) else None),
             stalls=[s.as_dict() for s in stalls],

@@ -83,6 +83,8 @@ class WorkerSession:
         self.runner = self.environment.create_worker_runner(master_host, master_port)
         self.gate: RaceGate | None = None
         self.inflight = InFlight(clock, None)
+        self.inflight.watch(self.runner.user_greenlets.greenlets)
+        self.last_answered: float | None = None
         self.iterations = IterationClock()
         self.open_model: Any = None
         self.open: OpenLoad | None = None
@@ -107,9 +109,11 @@ class WorkerSession:
         now = clock()
         censored, greenlet = request_origin(exception, context)
         flag = CENSORED if censored else 0
-        if not censored and greenlet in self.late:  # in flight when the run ended
-            self.late.discard(greenlet)
-            flag = ANSWERED_LATE
+        if not censored:
+            self.last_answered = now
+            if greenlet in self.late:  # in flight when the run ended
+                self.late.discard(greenlet)
+                flag = ANSWERED_LATE
         # Locust dates a request's start on the wall clock: moved onto ours.
         start = start_time - time.time() + now if isinstance(start_time, float) else None
         service, latency = service_and_latency(self.iterations, greenlet, response_time, start,
@@ -131,7 +135,11 @@ class WorkerSession:
 
     def _ship(self, final: bool = False) -> None:
         batch, self.pending = self.pending, {}
-        outstanding = [len(self.inflight.outstanding), self.inflight.oldest_started_s()]
+        # An answer this recent means no stall can have lasted max_stall (the master's last
+        # response is at least as recent): users' stacks are not walked.
+        recent = (self.last_answered is not None
+                  and clock() - self.last_answered < self.drain_s / 2)
+        outstanding = [0, None] if recent else list(self.inflight.pending())
         message: dict[str, Any] = {"samples": batch, "final": final,
                                    "outstanding": outstanding}
         if self.open is not None:
@@ -173,6 +181,7 @@ class WorkerSession:
         self.open = OpenLoad(self.environment, self.environment.user_classes, self.open_model,
                              clock, self.iterations, index=int(data["index"]),
                              of=int(data["of"]), seed=int(data["seed"]))
+        self.inflight.watch(self.runner.user_greenlets.greenlets, self.open.group.greenlets)
         self.open_greenlet = gevent.spawn(self.open.run, float(data["origin"]))
 
     def _on_release(self, msg: Any, **_: Any) -> None:

@@ -1,57 +1,158 @@
-"""The in-flight tracker's request wrapper keeps waits exactly as ``TimeBins.add`` does."""
+"""The in-flight tracker: users' requests found on their stacks, others booked by the wrapper,
+drained and censored at the end; every call reaches the client unchanged."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import Any
 
+import gevent
+import gevent.event
+import gevent.pool
 import pytest
+from gevent.pywsgi import WSGIServer
+from locust.clients import HttpSession
+from locust.contrib.fasthttp import FastHttpSession
+from locust.event import EventHook
 
 from pytest_loadgate.run.inflight import InFlight
-from pytest_loadgate.run.pacing import TimeBins
-
-#: (sent at, answered after) in seconds: inside one bin, across bins, on a bin's edge, zero.
-REQUESTS = [(0.01, 0.02), (0.05, 0.3), (0.2, 0.1), (0.33, 0.0), (1.25, 0.049),
-            (2.0, 1.234), (7.099, 0.001), (7.0999, 0.0002)]
+from pytest_loadgate.run.recorder import CENSORED_GREENLET
 
 
-def test_waits_are_spread_over_bins_as_time_bins_spread_them() -> None:
-    now = [0.0]
-    inflight = InFlight(lambda: now[0], None)
+class HangingServer:
+    """Answers ``/fast`` at once and holds every other path until :meth:`release`."""
 
-    def original(session: Any, method: str, url: str, **kwargs: Any) -> str:
-        assert len(inflight.outstanding) == 1  # tracked while it runs
-        now[0] += kwargs["length"]
-        return "answer"
+    def __init__(self) -> None:
+        self.arrived: list[str] = []
+        self.gate = gevent.event.Event()
+        self.server = WSGIServer(("127.0.0.1", 0), self.app, log=None, error_log=None)
 
-    request = inflight._wrap(original, timeout_kwarg=False)
-    expected = TimeBins()
-    for sent, length in REQUESTS:
-        now[0] = sent
-        assert request(None, "GET", "/x", length=length) == "answer"
-        expected.add(sent, length)
-    assert inflight.outstanding == {}
-    assert inflight.waits.bins.keys() == expected.bins.keys()
-    for index, seconds in expected.bins.items():
-        assert inflight.waits.bins[index] == pytest.approx(seconds, abs=1e-12)
+    def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        if path != "/fast":
+            self.arrived.append(path)
+            self.gate.wait(30)
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    def release(self) -> None:
+        self.gate.set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+
+@pytest.fixture
+def server() -> Iterator[HangingServer]:
+    hanging = HangingServer()
+    hanging.server.start()
+    try:
+        yield hanging
+    finally:
+        hanging.release()
+        hanging.server.stop(timeout=1)
+
+
+def wait_until(condition: Any, what: str) -> None:
+    with gevent.Timeout(10, AssertionError(f"timed out waiting for {what}")):
+        while not condition():
+            gevent.sleep(0.01)
+
+
+@pytest.mark.parametrize("client", [FastHttpSession, HttpSession])
+def test_a_users_request_is_found_on_its_stack_and_censored_at_the_end(
+        server: HangingServer, client: type) -> None:
+    events = EventHook()
+    fired: list[dict[str, Any]] = []
+    events.add_listener(lambda **kw: fired.append(kw))
+    users = gevent.pool.Group()
+    inflight = InFlight(time.monotonic, None)
+    inflight.watch(users.greenlets)
+    with inflight.tracking():
+        session = client(server.url, events, None)
+        before = time.monotonic()
+        user = users.spawn(session.get, "/hang?x=1", name="held")
+        other = client(server.url, events, None)  # a session sends one request at a time
+        users.spawn(other.get, "/fast")  # answered: never outstanding for long
+        wait_until(lambda: server.arrived == ["/hang"], "the request to reach the server")
+        wait_until(lambda: [f["name"] for f in fired] == ["/fast"], "the answer to /fast")
+        assert inflight.booked == {}  # a user's request costs no bookkeeping
+        count, oldest = inflight.pending()
+        assert count == 1
+        assert oldest is not None and before <= oldest <= time.monotonic()
+        assert inflight.end() == {user}
+        inflight.drain(0.2)  # the server does not answer: nothing drains
+        assert inflight.censor(events.fire) == 1
+        censored = fired[-1]
+        assert censored["name"] == "held" and censored["request_type"] == "GET"
+        assert censored["context"] == {CENSORED_GREENLET: user}
+        assert censored["response_time"] >= 200
+        server.release()
+        users.join(5)
+    assert inflight.pending() == (0, None)
+
+
+def test_a_request_from_a_greenlet_a_task_spawned_is_booked(server: HangingServer) -> None:
+    events = EventHook()
+    fired: list[dict[str, Any]] = []
+    events.add_listener(lambda **kw: fired.append(kw))
+    inflight = InFlight(time.monotonic, None)
+    inflight.watch(gevent.pool.Group().greenlets)  # no user sends this one
+    with inflight.tracking():
+        session = FastHttpSession(server.url, events, None)
+        helper = gevent.spawn(session.get, "/side")
+        wait_until(lambda: server.arrived == ["/side"], "the request to reach the server")
+        assert len(inflight.booked) == 1
+        assert inflight.pending()[0] == 1
+        assert inflight.end() == {helper}
+        assert inflight.censor(events.fire) == 1
+        assert fired[-1]["name"] == "/side"
+        server.release()
+        helper.join(5)
+
+
+def test_a_request_answered_while_draining_is_not_censored(server: HangingServer) -> None:
+    events = EventHook()
+    users = gevent.pool.Group()
+    inflight = InFlight(time.monotonic, None)
+    inflight.watch(users.greenlets)
+    with inflight.tracking():
+        session = FastHttpSession(server.url, events, None)
+        users.spawn(session.get, "/slow")
+        wait_until(lambda: server.arrived == ["/slow"], "the request to reach the server")
+        inflight.end()
+        gevent.spawn_later(0.05, server.release)
+        inflight.drain(5)
+        assert inflight.censor(events.fire) == 0
+        users.join(5)
 
 
 @pytest.mark.parametrize(("args", "kwargs"), [
-    ((), {}),  # Locust's own ``client.get(path)``: forwarded as a plain call
+    ((), {}),  # Locust's own ``client.get(path)``
     ((), {"name": "/items/[id]", "headers": {"a": "b"}}),
     (("body",), {}),
     (("body",), {"catch_response": True}),
 ])
+@pytest.mark.parametrize("a_user", [True, False])
 def test_every_call_reaches_the_client_as_it_was_made(args: tuple[Any, ...],
-                                                      kwargs: dict[str, Any]) -> None:
+                                                      kwargs: dict[str, Any],
+                                                      a_user: bool) -> None:
     calls = []
 
     def original(session: Any, method: str, url: str, *a: Any, **kw: Any) -> str:
         calls.append((session, method, url, a, kw))
         return "answer"
 
-    request = InFlight(lambda: 0.0, None)._wrap(original, timeout_kwarg=False)
-    assert request("session", "GET", "/x", *args, **kwargs) == "answer"
+    inflight = InFlight(lambda: 0.0, None)
+    request = inflight._wrap(original, timeout_kwarg=False)
+    users = gevent.pool.Group()
+    inflight.watch(users.greenlets)
+    sender = users.spawn if a_user else gevent.spawn
+    assert sender(request, "session", "GET", "/x", *args, **kwargs).get() == "answer"
     assert calls == [("session", "GET", "/x", args, kwargs)]
+    assert inflight.booked == {}
 
 
 def test_the_run_timeout_is_given_to_clients_that_take_one() -> None:

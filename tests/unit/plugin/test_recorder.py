@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pytest_loadgate.run.pacing import TimeBins
 from pytest_loadgate.run.recorder import SampleRecorder
 from pytest_loadgate.stats.histograms import OverflowStore
 from pytest_loadgate.stats.samples import EndpointSamples, status_of
@@ -65,6 +66,23 @@ def test_every_kind_of_report_is_stored_as_the_general_path_stores_it(
     assert recorder.failures == sum(1 for _, e in reports if e is not None)
     assert recorder.kept == len(reports)
     assert recorder.last_response_s == float(len(reports))
+
+
+def test_the_wait_of_every_report_is_kept_for_pace() -> None:
+    """Each report's response time, ending when it is reported, is spread over the time bins
+    as ``TimeBins.add`` spreads it, on the fast path and the general one alike."""
+    ticks = iter(float(i) for i in range(1000))
+    recorder = SampleRecorder(clock=lambda: next(ticks))
+    recorder.restart()
+    expected = TimeBins()
+    for n, (response, exception) in enumerate(CASES * 2, start=1):
+        latency_ms = 250.0 * n  # within a bin, across bins, several bins
+        recorder.on_request("GET", "/x", latency_ms, response=response, exception=exception,
+                            context={}, start_time=None, response_length=0, url="/x")
+        expected.add(float(n) - latency_ms / 1000.0, latency_ms / 1000.0)
+    assert recorder.waits.bins.keys() == expected.bins.keys()
+    for index, seconds in expected.bins.items():
+        assert recorder.waits.bins[index] == pytest.approx(seconds, abs=1e-9)
 
 
 def _bucket_figures(store: OverflowStore, name: str) -> dict[int, tuple[Any, ...]]:

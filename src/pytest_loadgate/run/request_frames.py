@@ -1,0 +1,56 @@
+"""Requests in flight read off the stacks of suspended greenlets.
+
+A user waiting on the server is a greenlet suspended inside Locust's ``HttpSession.request`` or
+``FastHttpSession.request``. That frame holds the session, the method, the URL, the ``name=``
+and (``start_time``, on the wall clock) when the request was sent, so the requests in flight
+of a set of greenlets can be found when they are needed, with no work per request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterable
+from types import FrameType
+from typing import Any
+
+#: One request sent and not yet answered: a plain tuple.
+#: (started_s on the run's clock, the sending greenlet, session, method, url, ``name=`` or None)
+Outstanding = tuple[float, Any, Any, str, str, "str | None"]
+
+
+def frames_of(greenlet: Any) -> Iterable[FrameType]:
+    """The frames of a suspended greenlet, innermost first (none while it runs or is dead)."""
+    frame = getattr(greenlet, "gr_frame", None)
+    while frame is not None:
+        yield frame
+        frame = frame.f_back
+
+
+def outstanding_of(frame: FrameType, greenlet: Any, now_s: float) -> Outstanding:
+    """The request a ``request`` frame is sending, dated on the clock that reads ``now_s``."""
+    local = frame.f_locals
+    sent = local.get("start_time")
+    # Locust dates the send on the wall clock; a frame caught before that line was sent now.
+    started = now_s - max(0.0, time.time() - sent) if isinstance(sent, float) else now_s
+    name = local.get("name")
+    return (started, greenlet, local.get("self"), str(local.get("method", "")),
+            str(local.get("url", "")), name if isinstance(name, str) else None)
+
+
+def requests_on_stacks(greenlets: Iterable[Any], code_ids: Collection[int],
+                       clock: Callable[[], float]) -> dict[FrameType, Outstanding]:
+    """Every request in flight on the stacks of ``greenlets`` (frames running a code object
+    whose ``id`` is in ``code_ids``), keyed by its frame: held here, a frame cannot be
+    mistaken for a later request's."""
+    now = clock()
+    found = {}
+    for greenlet in list(greenlets):
+        for frame in frames_of(greenlet):
+            if id(frame.f_code) in code_ids:
+                found[frame] = outstanding_of(frame, greenlet, now)
+    return found
+
+
+def still_on_stack(frame: FrameType, greenlet: Any) -> bool:
+    """Whether ``frame`` is still running on ``greenlet`` (its request not yet answered)."""
+    return any(f is frame for f in frames_of(greenlet))
