@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from itertools import count
+from itertools import chain, count
 from types import FrameType
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -70,6 +70,8 @@ class InFlight:
         #: Live sets of user greenlets, whose requests are found on their stacks.
         self.users: tuple[set[Any], ...] = ()
         self._codes: frozenset[int] = frozenset()
+        #: When each request frame on a user's stack was first found (see request_frames).
+        self._first_seen: dict[FrameType, float] = {}
         self.censored = 0
         self.closed = False
         self.at_end: dict[Key, Outstanding] = {}
@@ -83,8 +85,8 @@ class InFlight:
         """Every request sent and not yet answered, now."""
         found: dict[Key, Outstanding] = dict(self.booked.items())
         if self.users and self._codes:
-            for users in self.users:
-                found.update(requests_on_stacks(users, self._codes, self._clock).items())
+            found.update(requests_on_stacks(chain(*self.users), self._codes, self._clock,
+                                            self._first_seen).items())
         return found
 
     def pending(self) -> tuple[int, float | None]:
@@ -167,6 +169,7 @@ class InFlight:
         now, wall_now = self._clock(), time.time()
         pending = self._unanswered()
         self.booked.clear()
+        self._first_seen.clear()
         self.at_end = {}
         self.closed = True
         for started_s, greenlet, session, method, url, name_kwarg in pending:

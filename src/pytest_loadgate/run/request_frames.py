@@ -26,28 +26,41 @@ def frames_of(greenlet: Any) -> Iterable[FrameType]:
         frame = frame.f_back
 
 
-def outstanding_of(frame: FrameType, greenlet: Any, now_s: float) -> Outstanding:
-    """The request a ``request`` frame is sending, dated on the clock that reads ``now_s``."""
+def outstanding_of(frame: FrameType, greenlet: Any, now_s: float,
+                   first_seen_s: float | None = None) -> Outstanding:
+    """The request a ``request`` frame is sending, dated on the clock that reads ``now_s``
+    (``first_seen_s``: when this frame was first found, for a frame that holds no send time,
+    e.g. a wrapper someone else put around ``request``)."""
     local = frame.f_locals
     sent = local.get("start_time")
-    # Locust dates the send on the wall clock; a frame caught before that line was sent now.
-    started = now_s - max(0.0, time.time() - sent) if isinstance(sent, float) else now_s
+    # Locust dates the send on the wall clock.
+    if isinstance(sent, float):
+        started = now_s - max(0.0, time.time() - sent)
+    else:
+        started = now_s if first_seen_s is None else first_seen_s
     name = local.get("name")
     return (started, greenlet, local.get("self"), str(local.get("method", "")),
             str(local.get("url", "")), name if isinstance(name, str) else None)
 
 
 def requests_on_stacks(greenlets: Iterable[Any], code_ids: Collection[int],
-                       clock: Callable[[], float]) -> dict[FrameType, Outstanding]:
+                       clock: Callable[[], float],
+                       first_seen: dict[FrameType, float] | None = None,
+                       ) -> dict[FrameType, Outstanding]:
     """Every request in flight on the stacks of ``greenlets`` (frames running a code object
     whose ``id`` is in ``code_ids``), keyed by its frame: held here, a frame cannot be
-    mistaken for a later request's."""
+    mistaken for a later request's. ``first_seen`` (frame -> time), when given, is kept for
+    the frames found (and only those), to date requests whose frame holds no send time."""
     now = clock()
     found = {}
     for greenlet in list(greenlets):
         for frame in frames_of(greenlet):
             if id(frame.f_code) in code_ids:
-                found[frame] = outstanding_of(frame, greenlet, now)
+                seen = None if first_seen is None else first_seen.setdefault(frame, now)
+                found[frame] = outstanding_of(frame, greenlet, now, seen)
+    if first_seen is not None:
+        for gone in first_seen.keys() - found.keys():
+            del first_seen[gone]
     return found
 
 

@@ -94,6 +94,33 @@ def test_a_users_request_is_found_on_its_stack_and_censored_at_the_end(
     assert inflight.pending() == (0, None)
 
 
+def test_a_request_under_someone_elses_wrapper_is_dated_when_first_found(
+        server: HangingServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrapper put around ``request`` before the run holds no send time: its request is
+    dated when first found, not anew at each look (a stall would never last max_stall)."""
+    locust_request = FastHttpSession.request
+
+    def foreign(self: Any, method: str, url: str, **kwargs: Any) -> Any:
+        return locust_request(self, method, url, **kwargs)
+
+    monkeypatch.setattr(FastHttpSession, "request", foreign)
+    now = [100.0]
+    users = gevent.pool.Group()
+    inflight = InFlight(lambda: now[0], None)
+    inflight.watch(users.greenlets)
+    with inflight.tracking():
+        session = FastHttpSession(server.url, EventHook(), None)
+        users.spawn(session.get, "/hang")
+        wait_until(lambda: server.arrived == ["/hang"], "the request to reach the server")
+        assert inflight.pending() == (1, 100.0)
+        now[0] = 105.0
+        assert inflight.pending() == (1, 100.0)
+        server.release()
+        users.join(5)
+        assert inflight.pending() == (0, None)
+        assert inflight._first_seen == {}  # forgotten once answered
+
+
 def test_a_request_from_a_greenlet_a_task_spawned_is_booked(server: HangingServer) -> None:
     events = EventHook()
     fired: list[dict[str, Any]] = []
