@@ -1,7 +1,7 @@
 """What each per-request hook of the plugin costs inside a real full-speed run (a diagnostic).
 
     .venv/bin/python bench/hook_cost.py [--seconds 200] [--users 20] [--period 1.5]
-        [--hooks recorder,inflight,bucket,pace,gc,all]
+        [--hooks recorder,inflight,bucket,pace,gc,all] [--max-samples N]
 
 Why: on this shared 2-core machine the load drifts by 10-25% between runs a minute apart, so
 comparing whole runs with a hook on and off (or the plugin against ``locust --headless``) needs
@@ -145,6 +145,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=200)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--period", type=float, default=1.5)
+    parser.add_argument("--max-samples", type=int, default=None,
+                        help="--loadgate-max-samples for the run (e.g. 1000: all of it past the"
+                             " raw-sample cap, in per-second histograms)")
     parser.add_argument("--hooks", default=",".join(HOOKS),
                         help=f"comma-separated, of {', '.join(HOOKS)}")
     args = parser.parse_args()
@@ -164,7 +167,9 @@ def main() -> None:
             with log.open("wb") as out:
                 code = subprocess.run(
                     [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-                     "--loadgate-host", server.url, "test_hooks.py"], cwd=work, env=env,
+                     "--loadgate-host", server.url, "test_hooks.py",
+                     *([f"--loadgate-max-samples={args.max_samples}"]
+                       if args.max_samples else [])], cwd=work, env=env,
                     stdout=out, stderr=subprocess.STDOUT, timeout=args.seconds + SLACK_SEC,
                     check=False).returncode
         finally:
@@ -176,7 +181,8 @@ def main() -> None:
     on = [cost for state, _, cost in periods if state == "on"]
     print(f"hook cost inside one {args.seconds} s run at full speed ({args.users} users,"
           f" trivial app, {BENCH.name}/locustfile_trivial.py), {args.period:g} s periods;"
-          f" pytest exit {code}")
+          f" pytest exit {code}"
+          + (f"; raw samples capped at {args.max_samples}" if args.max_samples else ""))
     print(f"  on: {len(on)} periods, CPU per request median {statistics.median(on):.1f} us")
     print(f"  {'off':10s} {'periods':>7s} {'saving median':>14s} {'mean':>7s}  (us a request)")
     for hook, found in savings(periods).items():  # type: ignore[arg-type]

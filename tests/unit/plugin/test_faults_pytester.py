@@ -48,6 +48,36 @@ def test_a_hung_server_fails_and_ends_the_run_early(project: pytest.Pytester, ru
         assert doc["unreliable_reasons"] == []
 
 
+def test_hung_requests_from_greenlets_a_task_spawned_fail_the_run(
+        project: pytest.Pytester, run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests a task sends from greenlets of its own (concurrent requests in a task) are
+    in flight too: a server that stops answering them stalls and fails the run."""
+    monkeypatch.setenv("HANG_AFTER_S", "1")
+    project.makepyfile(test_spawned="""
+        import gevent, pytest
+        from locust import FastHttpUser, constant, task
+
+        class FanOut(FastHttpUser):
+            wait_time = constant(0.01)
+
+            @task
+            def fan_out(self):
+                gevent.joinall([gevent.spawn(self.client.get, "/maybe-hang")
+                                for _ in range(2)])
+
+        @pytest.mark.perf(users=2, run_time='60s', warmup=0, max_error_rate=0.01)
+        def test_spawned(loadgate):
+            loadgate.run(FanOut)
+    """)
+    result = run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*server stalled: no response for 2.* s from 1.* s while 4"
+                                 " requests were outstanding*"])
+    doc = _report(project, "test_spawned")
+    assert doc["total"]["censored"] == 4
+    assert doc["duration_s"] < 20, "the run must end at the stall, not after 60 s"
+
+
 def test_in_flight_requests_enter_percentiles_and_errors(project: pytest.Pytester, run,
                                                          monkeypatch: pytest.MonkeyPatch
                                                          ) -> None:
