@@ -65,7 +65,8 @@ def test_hangs_and_stalls_fail_the_shop_gates(tmp_path: Path) -> None:
     smoke = json.loads(next(tmp_path.glob("*_test_smoke.json")).read_text())
     assert smoke["stalls"] and smoke["censored"] > 0
     assert smoke["duration_s"] < 12, "the smoke ends at the stall, not after run_time"
-    assert not smoke["unreliable_reasons"]
+    # Never blamed on the generator (a machine busy with tests run side by side may be named).
+    assert [r for r in smoke["unreliable_reasons"] if "machine was busy" not in r] == []
 
     arrivals = _checks(tmp_path, "test_open_arrivals")
     p99 = arrivals[("total", "p99_ms")]

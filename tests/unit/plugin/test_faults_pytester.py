@@ -35,7 +35,9 @@ def test_a_hung_server_fails_and_ends_the_run_early(project: pytest.Pytester, ru
         "*5 request(s) had no response when the run ended: counted as failed*",
         "*server stalled: no response for * s from 0.0 s while 3 requests were outstanding*",
     ])
-    result.stdout.no_fnmatch_line("*UNRELIABLE*")  # never blamed on the generator
+    # Never blamed on the generator (a machine busy with tests run side by side may be named).
+    result.stdout.no_fnmatch_line("*UNRELIABLE: the load generator*")
+    result.stdout.no_fnmatch_line("*UNRELIABLE: the users reached*")
     for test, users in (("test_fast", 5), ("test_requests", 3)):
         doc = _report(project, test)
         assert doc["total"]["censored"] == users
@@ -45,7 +47,7 @@ def test_a_hung_server_fails_and_ends_the_run_early(project: pytest.Pytester, ru
         assert stall["ongoing"] and stall["outstanding"] == users
         checks = {c["threshold"]: c for c in doc["checks"]}
         assert not checks["max_stall"]["passed"]
-        assert doc["unreliable_reasons"] == []
+        assert [r for r in doc["unreliable_reasons"] if "machine was busy" not in r] == []
 
 
 def test_hung_requests_from_greenlets_a_task_spawned_fail_the_run(

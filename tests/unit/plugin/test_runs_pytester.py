@@ -282,7 +282,7 @@ def test_users_short_of_their_implied_rate_are_reported_as_unreliable(
     project.makepyfile(test_lag=LAGGING.format(kwargs=""))
     result = run()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*UNRELIABLE MEASUREMENT: the users reached * rps, *% of the"
+    result.stdout.fnmatch_lines(["*UNRELIABLE: the users reached * rps, *% of the"
                                  " * rps their waits and response times imply*"])
     doc = json.loads(next((project.path / "reports").glob("*test_lagging.json")).read_text())
     assert doc["unreliable"] is True
