@@ -82,7 +82,9 @@ class InFlight:
         self.users = users
 
     def outstanding(self) -> dict[Key, Outstanding]:
-        """Every request sent and not yet answered, now."""
+        """Every request sent and not yet answered, now (none once censored)."""
+        if self.closed:
+            return {}
         found: dict[Key, Outstanding] = dict(self.booked.items())
         if self.users and self._codes:
             found.update(requests_on_stacks(chain(*self.users), self._codes, self._clock,

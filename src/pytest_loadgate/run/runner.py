@@ -44,7 +44,12 @@ from pytest_loadgate.run.pool import WorkerPool
 from pytest_loadgate.run.recorder import SampleRecorder
 from pytest_loadgate.run.reference_probe import ReferenceProbe
 from pytest_loadgate.run.run_signals import raised_in_run
-from pytest_loadgate.run.stall import DEFAULT_MAX_STALL_SEC, Stall, StallDetector
+from pytest_loadgate.run.stall import (
+    DEFAULT_MAX_STALL_SEC,
+    Stall,
+    StallDetector,
+    answered_lately,
+)
 from pytest_loadgate.run.task_tags import tasks_restored
 from pytest_loadgate.spec import LoadSpec
 from pytest_loadgate.stats.histograms import (
@@ -341,11 +346,10 @@ class LoadRun:
         if self.stall is None:
             return False
         last = self.recorder.last_response_s
-        # A response this recent means no stall can have lasted max_stall: not looking for
-        # what is in flight (users' stacks are walked) changes no stall's start or end.
-        recent = last is not None and now - last < self.stall.max_stall_s / 2
-        count, oldest = (0, None) if recent else self._outstanding()
-        stall = self.stall.observe(now, self.recorder.last_response_s, oldest, count)
+        # Looking up what is in flight walks the users' stacks: only when it can matter.
+        lately = answered_lately(now, last, self.stall.max_stall_s)
+        count, oldest = (0, None) if lately else self._outstanding()
+        stall = self.stall.observe(now, last, oldest, count)
         if stall is not None:
             self.stalled = stall
             return True

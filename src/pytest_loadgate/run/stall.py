@@ -14,6 +14,14 @@ from dataclasses import asdict, dataclass
 DEFAULT_MAX_STALL_SEC = 2.0
 
 
+def answered_lately(now_s: float, last_response_s: float | None, max_stall_s: float) -> bool:
+    """True when a response arrived within half of ``max_stall`` before ``now_s``. No stall
+    can then have lasted ``max_stall`` (a stall starts no earlier than the last response), so
+    what is in flight need not be looked up: reporting nothing outstanding changes no stall's
+    start or end."""
+    return last_response_s is not None and now_s - last_response_s < max_stall_s / 2
+
+
 @dataclass(frozen=True)
 class Stall:
     """One span without responses: from ``start_s`` for ``duration_s`` (run clock)."""

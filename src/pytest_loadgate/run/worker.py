@@ -48,6 +48,7 @@ from pytest_loadgate.run.protocol import (
 )
 from pytest_loadgate.run.race import RaceGate, race_user_class
 from pytest_loadgate.run.recorder import IterationClock, request_origin, service_and_latency
+from pytest_loadgate.run.stall import answered_lately
 from pytest_loadgate.run.wire_auth import install_worker_auth
 from pytest_loadgate.stats.samples import (
     ANSWERED_LATE,
@@ -135,11 +136,9 @@ class WorkerSession:
 
     def _ship(self, final: bool = False) -> None:
         batch, self.pending = self.pending, {}
-        # An answer this recent means no stall can have lasted max_stall (the master's last
-        # response is at least as recent): users' stacks are not walked.
-        recent = (self.last_answered is not None
-                  and clock() - self.last_answered < self.drain_s / 2)
-        outstanding = [0, None] if recent else list(self.inflight.pending())
+        # The master's last response is at least as recent as ours (drain_s is max_stall).
+        lately = answered_lately(clock(), self.last_answered, self.drain_s)
+        outstanding = [0, None] if lately else list(self.inflight.pending())
         message: dict[str, Any] = {"samples": batch, "final": final,
                                    "outstanding": outstanding}
         if self.open is not None:

@@ -89,6 +89,7 @@ def test_a_users_request_is_found_on_its_stack_and_censored_at_the_end(
         assert censored["name"] == "held" and censored["request_type"] == "GET"
         assert censored["context"] == {CENSORED_GREENLET: user}
         assert censored["response_time"] >= 200
+        assert inflight.pending() == (0, None)  # censored: no longer outstanding
         server.release()
         users.join(5)
     assert inflight.pending() == (0, None)
