@@ -73,10 +73,13 @@ def test_hung_requests_from_greenlets_a_task_spawned_fail_the_run(
     """)
     result = run()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*server stalled: no response for 2.* s from 1.* s while 4"
-                                 " requests were outstanding*"])
+    # Up to 4 hung (2 users x 2 greenlets); a busy machine may catch the stall before the
+    # last of them is sent.
+    result.stdout.fnmatch_lines(["*server stalled: no response for 2.* s from 1.* s while"
+                                 " * requests were outstanding*"])
     doc = _report(project, "test_spawned")
-    assert doc["total"]["censored"] == 4
+    (stall,) = doc["stalls"]
+    assert 1 <= stall["outstanding"] <= doc["total"]["censored"] <= 4
     assert doc["duration_s"] < 20, "the run must end at the stall, not after 60 s"
 
 
