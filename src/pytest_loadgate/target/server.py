@@ -28,6 +28,9 @@ LOG_TAIL_LINES = 40
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 READY_POLL_INTERVAL_SEC = 0.1
 STOP_TIMEOUT_SEC = 10.0
+#: uvicorn waits for open requests on SIGTERM without end by default; a hung app would then
+#: hold every stop for STOP_TIMEOUT_SEC until SIGKILL. Past this, uvicorn cancels them itself.
+GRACEFUL_SHUTDOWN_SEC = 2
 
 
 def die_with_parent() -> None:
@@ -98,7 +101,8 @@ def uvicorn_command(app: str, port: int, *, factory: bool = False) -> list[str]:
             f" {sys.executable}: pip install 'pytest-loadgate[asgi]' (or start your server with"
             " the ini key loadgate_server_command, or point --loadgate-host at a running one)")
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-           "--no-access-log", "--log-level", "warning"]
+           "--no-access-log", "--log-level", "warning",
+           "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_SEC)]
     if factory:
         cmd.append("--factory")
     return cmd

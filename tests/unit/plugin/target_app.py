@@ -13,7 +13,7 @@ import time
 
 STARTED = time.monotonic()
 
-STATE = {"stock": int(os.environ.get("STOCK", "5")), "log": []}
+STATE = {"stock": int(os.environ.get("STOCK", "5")), "log": [], "hanging": 0}
 
 if os.environ.get("TARGET_APP_PIDFILE"):  # lets a test find the server process
     with open(os.environ["TARGET_APP_PIDFILE"], "w") as fh:
@@ -44,6 +44,7 @@ async def app(scope, receive, send):
     elif path == "/maybe-hang":
         first = STATE.setdefault("first_hang_request", time.monotonic())
         if time.monotonic() - first >= float(os.environ.get("HANG_AFTER_S", "1e9")):
+            STATE["hanging"] += 1
             await asyncio.Event().wait()  # never set: the request hangs
         await _send(send, 200)
     elif path == "/stall":
@@ -68,7 +69,8 @@ async def app(scope, receive, send):
         else:
             await _send(send, 409)
     elif path == "/state":
-        body = json.dumps({"stock": STATE["stock"], "log": STATE["log"]}).encode()
+        body = json.dumps({"stock": STATE["stock"], "log": STATE["log"],
+                           "hanging": STATE["hanging"]}).encode()
         await _send(send, 200, body, b"application/json")
     else:
         await _send(send, 404, b"not found")
