@@ -23,6 +23,10 @@ from pytest_loadgate.stats.samples import (
     status_of,
 )
 
+#: Answered requests queued at most before they are counted in (a bound on the queue's
+#: memory when nothing reads the figures for a while).
+QUEUE_LIMIT = 4096
+
 #: Context key of a censored request: the greenlet of the user that sent it.
 CENSORED_GREENLET = "loadgate_greenlet"
 
@@ -76,45 +80,89 @@ class SampleRecorder:
         self._clock = clock
         #: Raw samples kept at most; later requests go to per-second histograms.
         self.max_samples = max_samples
-        self.kept = 0
-        self.overflow = OverflowStore()
+        self._kept = 0
+        self._overflow = OverflowStore()
         self.started_at = clock()
         self.wall_origin = time.time()
-        self.endpoints: dict[str, EndpointSamples] = {}
+        self._endpoints: dict[str, EndpointSamples] = {}
         self.remote: dict[tuple[str, str], EndpointSamples] = {}
         self.iterations = IterationClock()
         #: Time users spent waiting on the responses reported here, for pace.
-        self.waits = TimeBins()
+        self._waits = TimeBins()
         #: Running totals of the whole run, so progress never re-reads every sample.
-        self.requests = 0
-        self.failures = 0
+        self._requests = 0
+        self._failures = 0
         #: When the last response arrived (run clock; censored requests do not count).
-        self.last_response_s: float | None = None
+        self._last_response_s: float | None = None
         #: After the run ended, only the requests that were in flight then are kept (counted
         #: at the end); later ones are not part of the run.
         self.closed_at: float | None = None
         self.late: set[Any] = set()
+        #: Answered requests as reported (clock, type, name, response time, status), counted
+        #: in by :meth:`_drain` before anything reads the figures. Spread over a full-speed
+        #: run, between the users' own code, the same work per request costs several times
+        #: what it costs in one loop (measured: bench/hook_cost.py).
+        self._queue: list[tuple[float, str, str, float | None, int]] = []
+
+    # Every figure is read through a property that counts the queue in first.
+    @property
+    def endpoints(self) -> dict[str, EndpointSamples]:
+        self._drain()
+        return self._endpoints
+
+    @property
+    def overflow(self) -> OverflowStore:
+        self._drain()
+        return self._overflow
+
+    @property
+    def waits(self) -> TimeBins:
+        self._drain()
+        return self._waits
+
+    @property
+    def kept(self) -> int:
+        self._drain()
+        return self._kept
+
+    @property
+    def requests(self) -> int:
+        self._drain()
+        return self._requests
+
+    @property
+    def failures(self) -> int:
+        self._drain()
+        return self._failures
+
+    @property
+    def last_response_s(self) -> float | None:
+        self._drain()
+        return self._last_response_s
 
     def restart(self) -> None:
         """Make time zero now (before the first request)."""
+        self._drain()
         self.started_at = self._clock()
         self.wall_origin = time.time()
-        self.last_response_s = None
+        self._last_response_s = None
         self.closed_at = None
-        self.requests = self.failures = 0
-        self.kept = 0
-        self.overflow = OverflowStore()
+        self._requests = self._failures = 0
+        self._kept = 0
+        self._overflow = OverflowStore()
 
     def close(self, at_s: float, late: set[Any] | None = None) -> None:
         """End the run at ``at_s``: afterwards keep only the first sample of each greenlet in
         ``late`` (those with a request in flight at the end) and censored ones, dated at the
         end."""
+        self._drain()
         self.closed_at = at_s
         self.late = set(late or ())
 
     def ingest(self, source: str, batch: dict[str, list[WireSample]], origin: float) -> None:
         """Add samples shipped by a worker; ``origin`` is this run's start on that worker's
         clock."""
+        self._drain()
         for name, rows in batch.items():
             key = (name, source)
             part = self.remote.get(key)
@@ -132,11 +180,11 @@ class SampleRecorder:
                 censored = flag == CENSORED
                 self._keep(part, name, offset, latency, status, bool(failed), service,
                            censored)
-                self.requests += 1
-                self.failures += 1 if failed else 0
-                if not censored and (self.last_response_s is None
-                                     or offset > self.last_response_s):
-                    self.last_response_s = offset
+                self._requests += 1
+                self._failures += 1 if failed else 0
+                if not censored and (self._last_response_s is None
+                                     or offset > self._last_response_s):
+                    self._last_response_s = offset
 
     def now(self) -> float:
         """Seconds since the recorder was created."""
@@ -150,25 +198,15 @@ class SampleRecorder:
         """Locust ``request`` event listener (``response_length`` and ``url`` are named only
         so that Locust's usual keywords are not copied into the ``**`` dict every request)."""
         if exception is None and self.closed_at is None and not self.iterations.scheduled:
-            # The hot path (closed model, answered): what the general path below does for such
-            # a request, without its branches and calls.
+            # The hot path (closed model, answered): queued as it is, counted in by _drain.
             code = getattr(response, "status_code", None)
             if type(code) is int and 0 < code < 65536:  # exactly int: a bool is no status
-                now = self._clock() - self.started_at
-                key = f"{request_type} {name}"
-                latency = float(response_time or 0.0)
-                if self.kept < self.max_samples:
-                    samples = self.endpoints.get(key)
-                    if samples is None:
-                        samples = self.endpoints[key] = EndpointSamples()
-                    samples.append_answered(now, latency, code)
-                    self.kept += 1
-                else:
-                    self.overflow.add_answered(key, now, latency, code)
-                self.requests += 1
-                self.last_response_s = now
-                self.waits.add(now - latency / 1000.0, latency / 1000.0)
+                queue = self._queue
+                queue.append((self._clock(), request_type, name, response_time, code))
+                if len(queue) >= QUEUE_LIMIT:
+                    self._drain()
                 return
+        self._drain()  # samples of one series stay in time order
         if exception is None:  # an answered request
             censored, greenlet = False, gevent.getcurrent()
         else:
@@ -186,26 +224,56 @@ class SampleRecorder:
         else:  # closed model (or no iteration pending): latency is Locust's response time
             service = latency = float(response_time or 0.0)
         key = f"{request_type} {name}"
-        samples = self.endpoints.get(key)
+        samples = self._endpoints.get(key)
         if samples is None:
-            samples = self.endpoints[key] = EndpointSamples()
+            samples = self._endpoints[key] = EndpointSamples()
         self._keep(samples, key, now, latency, status_of(response, exception),
                    exception is not None, service, censored)
-        self.requests += 1
-        self.failures += 1 if exception is not None else 0
+        self._requests += 1
+        self._failures += 1 if exception is not None else 0
         if not censored:
-            self.last_response_s = now
+            self._last_response_s = now
         sent = start_s if start_s is not None and start_s <= now else now - service / 1000.0
-        self.waits.add(sent, service / 1000.0)
+        self._waits.add(sent, service / 1000.0)
+
+    def _drain(self) -> None:
+        """Count the queued answered requests in, as the general path of :meth:`on_request`
+        would have counted each as it came."""
+        queue = self._queue
+        if not queue:
+            return
+        self._queue = []
+        started = self.started_at
+        endpoints = self._endpoints
+        overflow = self._overflow
+        add_wait = self._waits.add
+        room = self.max_samples - self._kept
+        now = 0.0
+        for clock_s, request_type, name, response_time, code in queue:
+            now = clock_s - started
+            key = f"{request_type} {name}"
+            latency = float(response_time or 0.0)
+            if room > 0:
+                samples = endpoints.get(key)
+                if samples is None:
+                    samples = endpoints[key] = EndpointSamples()
+                samples.append_answered(now, latency, code)
+                room -= 1
+            else:
+                overflow.add_answered(key, now, latency, code)
+            add_wait(now - latency / 1000.0, latency / 1000.0)
+        self._kept = self.max_samples - room
+        self._requests += len(queue)
+        self._last_response_s = now
 
     def _keep(self, part: EndpointSamples, name: str, offset: float, latency: float,
               status: int, failed: bool, service: float, censored: bool) -> None:
         """Keep the sample raw while under the cap, else count it in its second's bucket."""
-        if self.kept < self.max_samples:
+        if self._kept < self.max_samples:
             part.append(offset, latency, status, failed, service, censored)
-            self.kept += 1
+            self._kept += 1
         else:
-            self.overflow.add(name, offset, latency, status if 0 <= status < 65536 else 0,
+            self._overflow.add(name, offset, latency, status if 0 <= status < 65536 else 0,
                               failed, service, censored)
 
     def items(self) -> Iterator[tuple[str, list[EndpointSamples]]]:

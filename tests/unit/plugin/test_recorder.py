@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pytest_loadgate.run import recorder as recorder_module
 from pytest_loadgate.run.pacing import TimeBins
 from pytest_loadgate.run.recorder import SampleRecorder
 from pytest_loadgate.stats.histograms import OverflowStore
@@ -116,3 +117,49 @@ def test_past_the_cap_every_report_is_counted_as_the_general_path_counts_it() ->
     assert recorder.overflow.first_s == expected.first_s
     assert _bucket_figures(recorder.overflow, "GET /x") == _bucket_figures(expected, "GET /x")
     assert recorder.failures == sum(1 for _, e in reports if e is not None)
+
+
+def _answer(recorder: SampleRecorder, latency_ms: float, status: int = 200) -> None:
+    recorder.on_request("GET", "/x", latency_ms, response=Response(status), exception=None,
+                        context={}, start_time=None, response_length=0, url="/x")
+
+
+def test_the_cap_reached_inside_one_batch_splits_it_where_the_general_path_would() -> None:
+    """Queued answers counted in together: the first ones up to the cap stay raw, the rest go
+    to the histograms, exactly as one at a time."""
+    ticks = iter(i * 0.3 for i in range(1000))
+    recorder = SampleRecorder(clock=lambda: next(ticks), max_samples=5)
+    recorder.restart()
+    for n in range(1, 13):
+        _answer(recorder, float(n))
+    assert recorder.kept == 5
+    assert list(recorder.endpoints["GET /x"].latencies_ms) == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert recorder.overflow.requests == 7
+    assert recorder.requests == 12
+    assert recorder.last_response_s == pytest.approx(12 * 0.3)
+
+
+def test_answers_queued_before_the_end_count_and_later_ones_do_not() -> None:
+    ticks = iter(float(i) for i in range(1000))
+    recorder = SampleRecorder(clock=lambda: next(ticks))
+    recorder.restart()
+    for _ in range(3):
+        _answer(recorder, 1.0)
+    recorder.close(3.5)  # no greenlet had a request in flight at the end
+    _answer(recorder, 1.0)
+    assert recorder.requests == 3
+    assert list(recorder.endpoints["GET /x"].offsets_s) == [1.0, 2.0, 3.0]
+
+
+def test_the_queue_stays_bounded_when_nothing_reads_the_figures(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(recorder_module, "QUEUE_LIMIT", 8)
+    ticks = iter(float(i) for i in range(1000))
+    recorder = SampleRecorder(clock=lambda: next(ticks))
+    recorder.restart()
+    longest = 0
+    for _ in range(50):
+        _answer(recorder, 1.0)
+        longest = max(longest, len(recorder._queue))
+    assert longest < 8
+    assert recorder.requests == 50
