@@ -98,11 +98,11 @@ class SampleRecorder:
         #: at the end); later ones are not part of the run.
         self.closed_at: float | None = None
         self.late: set[Any] = set()
-        #: Answered requests as reported (clock, type, name, response time, status), counted
+        #: Answered requests as reported (clock, type, name, latency, status), counted
         #: in by :meth:`_drain` before anything reads the figures. Spread over a full-speed
         #: run, between the users' own code, the same work per request costs several times
         #: what it costs in one loop (measured: bench/hook_cost.py).
-        self._queue: list[tuple[float, str, str, float | None, int]] = []
+        self._queue: list[tuple[float, str, str, float, int]] = []
 
     # Every figure is read through a property that counts the queue in first.
     @property
@@ -202,7 +202,8 @@ class SampleRecorder:
             code = getattr(response, "status_code", None)
             if type(code) is int and 0 < code < 65536:  # exactly int: a bool is no status
                 queue = self._queue
-                queue.append((self._clock(), request_type, name, response_time, code))
+                queue.append((self._clock(), request_type, name, float(response_time or 0.0),
+                              code))
                 if len(queue) >= QUEUE_LIMIT:
                     self._drain()
                 return
@@ -249,10 +250,9 @@ class SampleRecorder:
         add_wait = self._waits.add
         room = self.max_samples - self._kept
         now = 0.0
-        for clock_s, request_type, name, response_time, code in queue:
+        for clock_s, request_type, name, latency, code in queue:
             now = clock_s - started
             key = f"{request_type} {name}"
-            latency = float(response_time or 0.0)
             if room > 0:
                 samples = endpoints.get(key)
                 if samples is None:

@@ -163,3 +163,17 @@ def test_the_queue_stays_bounded_when_nothing_reads_the_figures(
         longest = max(longest, len(recorder._queue))
     assert longest < 8
     assert recorder.requests == 50
+
+
+def test_a_report_with_a_bad_response_time_fails_on_arrival_and_changes_nothing() -> None:
+    """Locust logs a listener's error and drops that one report; the answers queued before it
+    must not be lost or blamed on whoever reads the figures next."""
+    ticks = iter(float(i) for i in range(1000))
+    recorder = SampleRecorder(clock=lambda: next(ticks))
+    recorder.restart()
+    _answer(recorder, 1.0)
+    with pytest.raises(ValueError):
+        recorder.on_request("GET", "/x", "not a time", response=Response(200))  # type: ignore[arg-type]
+    _answer(recorder, 2.0)
+    assert recorder.requests == 2
+    assert list(recorder.endpoints["GET /x"].latencies_ms) == [1.0, 2.0]
