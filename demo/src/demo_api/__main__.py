@@ -1,4 +1,4 @@
-"""``python -m demo_api --host 127.0.0.1 --port 8000 [--workers N]``."""
+"""``python -m demo_api --host 127.0.0.1 --port 8000 [--workers N] [--shutdown-timeout S]``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
     parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.add_argument("--shutdown-timeout", type=int, default=2,
+                        help="on SIGTERM, cancel requests still open after this many seconds"
+                             " (default 2; a hung request would otherwise hold the exit)")
     return parser.parse_args(argv)
 
 
@@ -27,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     if args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.shutdown_timeout < 0:
+        print("error: --shutdown-timeout must be 0 or more", file=sys.stderr)
         return 2
     try:
         settings = Settings()
@@ -44,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         access_log=args.access_log,
         loop="uvloop",
         http="httptools",
+        timeout_graceful_shutdown=args.shutdown_timeout,
     )
     return 0
 

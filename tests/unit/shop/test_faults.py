@@ -405,3 +405,16 @@ def test_busy_cpu_uses_the_cpu_time_asked() -> None:
     before = time.thread_time()
     busy_cpu(0.02)
     assert time.thread_time() - before >= 0.02
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--workers", "0"], "error: --workers must be at least 1"),
+    (["--shutdown-timeout", "-1"], "error: --shutdown-timeout must be 0 or more"),
+])
+def test_server_refuses_bad_arguments(tmp_path: Path, args: list[str], message: str) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "DEMO_API_FAULTS": ""}
+    result = subprocess.run([sys.executable, "-m", "demo_api", "--port", "1", *args],
+                            env={**os.environ, **env}, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr
