@@ -409,7 +409,8 @@ def measure(server: Server, cmd: Sequence[str], workdir: Path, log: Path,
     return proc, cpu_seconds(server.pid) - before
 
 
-def run_inprocess(server: Server, users: int, seconds: float, workdir: Path) -> Side:
+def run_inprocess(server: Server, users: int, seconds: float, workdir: Path,
+                  max_samples: int | None = None) -> Side:
     """Side (a): the plugin runs the user class in the pytest process."""
     workdir.mkdir(parents=True)
     (workdir / "pytest.ini").write_text(INPROC_INI)
@@ -418,6 +419,8 @@ def run_inprocess(server: Server, users: int, seconds: float, workdir: Path) -> 
     )
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
            "--loadgate-host", server.url, "test_inprocess.py"]
+    if max_samples is not None:
+        cmd.append(f"--loadgate-max-samples={max_samples}")
     log = workdir / "pytest.log"
     proc, server_cpu = measure(server, cmd, workdir, log, seconds * 1.25 + SLACK_SEC)
     marker = workdir / "plugin_path.txt"
@@ -574,7 +577,8 @@ def part_throughput(args: argparse.Namespace, root: Path, k6: str | None) -> lis
                 for side in sides:
                     where = root / "part1" / f"{fmt_len(length)}-rep{rep}-{side}"
                     if side == "inproc":
-                        results[side] = run_inprocess(server, args.users, length, where)
+                        results[side] = run_inprocess(server, args.users, length, where,
+                                                       args.max_samples)
                     elif side == "cli":
                         results[side] = run_cli(server, args.users, length, where)
                     else:
@@ -912,6 +916,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--test-seconds", type=float, default=2.0, help="run_time of each part 2 test"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--max-samples", type=int, default=None,
+                        help="the plugin's raw-sample cap (--loadgate-max-samples): to see"
+                             " a long run's part past the cap in a short one")
     parser.add_argument("--cli-first", action="store_true",
                         help="start with the CLI side (pairs still alternate after that)")
     args = parser.parse_args(argv)
