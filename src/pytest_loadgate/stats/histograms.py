@@ -18,6 +18,7 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate, compress
 
 from hdrh.histogram import HdrHistogram
 
@@ -183,6 +184,30 @@ class OverflowStore:
         return found
 
 
+#: Per histogram layout: the value (us) each counts index reads back as, the one hdrh's
+#: recorded iterator reports (the highest value equivalent to the index's). Filled lazily.
+_INDEX_VALUES: dict[tuple[int, int, int], dict[int, int]] = {}
+
+
+def recorded(histogram: HdrHistogram) -> tuple[list[int], list[int]]:
+    """The recorded values (us, ascending) and each one's count, as hdrh's
+    ``get_recorded_iterator`` yields them, without its Python walk over every index up to the
+    maximum (40 ms a second for the progress line of a run at 10k requests/s past the cap)."""
+    counts = histogram.counts[:histogram.counts_len]
+    indexes = list(compress(range(len(counts)), counts))
+    layout = (histogram.lowest_trackable_value, histogram.highest_trackable_value,
+              histogram.significant_figures)
+    known = _INDEX_VALUES.setdefault(layout, {})
+    values = []
+    for index in indexes:
+        value = known.get(index)
+        if value is None:
+            value = known[index] = histogram.get_highest_equivalent_value(
+                histogram.get_value_from_index(index))
+        values.append(value)
+    return values, [counts[i] for i in indexes]
+
+
 @dataclass
 class Combined:
     """Raw samples (exact, sorted) and histogram counts, read as one distribution (ms)."""
@@ -193,13 +218,10 @@ class Combined:
 
     @classmethod
     def of(cls, raw: Sequence[float], histogram: HdrHistogram | None) -> Combined:
-        values, cumulative, running = [], [], 0
-        if histogram is not None:
-            for item in histogram.get_recorded_iterator():
-                running += item.count_at_value_iterated_to
-                values.append(item.value_iterated_to / 1000.0)
-                cumulative.append(running)
-        return cls(raw, values, cumulative)
+        if histogram is None:
+            return cls(raw, [], [])
+        values_us, counts = recorded(histogram)
+        return cls(raw, [v / 1000.0 for v in values_us], list(accumulate(counts)))
 
     @property
     def count(self) -> int:

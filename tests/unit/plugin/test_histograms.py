@@ -6,9 +6,17 @@ import math
 import random
 
 import pytest
+from hdrh.histogram import HdrHistogram
 
 from pytest_loadgate.run.recorder import SampleRecorder
-from pytest_loadgate.stats.histograms import HIST_RELATIVE_ERROR, Combined, OverflowStore
+from pytest_loadgate.stats.histograms import (
+    HIST_HIGHEST_US,
+    HIST_RELATIVE_ERROR,
+    Combined,
+    OverflowStore,
+    new_histogram,
+    recorded,
+)
 from pytest_loadgate.stats.metrics import percentile, summarize
 from pytest_loadgate.stats.samples import EndpointSamples
 
@@ -130,3 +138,30 @@ def test_a_run_past_the_cap_says_so(project: pytest.Pytester, run) -> None:
     bad = run("--loadgate-max-samples=10")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*--loadgate-max-samples: '10' must be at least 1000*"])
+
+
+def _iterated(histogram: HdrHistogram) -> tuple[list[int], list[int]]:
+    values, counts = [], []
+    for item in histogram.get_recorded_iterator():  # one object, updated at each step
+        values.append(item.value_iterated_to)
+        counts.append(item.count_at_value_iterated_to)
+    return values, counts
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_recorded_values_are_what_hdrh_iterates(seed: int) -> None:
+    """``recorded`` reads the counts directly; it must yield exactly the recorded iterator's
+    values and counts: fresh, merged, decoded, and at the edges of the range."""
+    rng = random.Random(seed)
+    first, second = new_histogram(), new_histogram()
+    for value in [1, 2, 1023, 1024, 2047, 2048, HIST_HIGHEST_US,
+                  *(rng.randint(1, 10**rng.randint(1, 9)) for _ in range(3000))]:
+        first.record_value(value, rng.randint(1, 5))
+    for value in (rng.randint(500, 50_000) for _ in range(2000)):
+        second.record_value(value)
+    merged = new_histogram()
+    merged.add(first)
+    merged.add(second)
+    for histogram in (first, second, merged, HdrHistogram.decode(merged.encode()),
+                      new_histogram()):
+        assert recorded(histogram) == _iterated(histogram)
