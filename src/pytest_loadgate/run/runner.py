@@ -195,6 +195,8 @@ class LoadRun:
         self.generator_monitor: ProcessMonitor | None = None
         self.worker_monitors: list[ProcessMonitor] = []
         self.loop_lag: list[tuple[float, float]] = []  # (at_s, lag_ms) of this process
+        #: When the lag probe now sleeping went to sleep (None while it is awake).
+        self._lag_probe_since: float | None = None
         self.gc_meter = GcMeter(self.recorder.now)
         self.pressure: list[tuple[float, int]] = []  # (at_s, CPU stall total in us)
         self.steal: list[tuple[float, int, int]] = []  # (at_s, steal ticks, all ticks)
@@ -319,10 +321,18 @@ class LoadRun:
     def _watch_loop_lag(self) -> None:
         """How late a short sleep wakes up: a busy or CPU-starved generator wakes up late."""
         while True:
-            start = self.recorder.now()
+            start = self._lag_probe_since = self.recorder.now()
             gevent.sleep(LOOP_LAG_PROBE_SEC)
             end = self.recorder.now()
+            self._lag_probe_since = None
             self.loop_lag.append((end, max(0.0, (end - start - LOOP_LAG_PROBE_SEC) * 1000)))
+
+    def _close_lag_probe(self, end: float) -> None:
+        """A probe still asleep at the end is at least this late: counted, or a loop so busy
+        that no probe woke up in the window would look like one without lag."""
+        since = self._lag_probe_since
+        if since is not None and end - since > LOOP_LAG_PROBE_SEC:
+            self.loop_lag.append((end, (end - since - LOOP_LAG_PROBE_SEC) * 1000))
 
     def _watch_urls(self) -> None:
         while True:
@@ -434,6 +444,7 @@ class LoadRun:
                 self.workers_failed = True
             finally:
                 end = self.recorder.now()
+                self._close_lag_probe(end)
                 gevent.killall(watchers)  # the open model's scheduler too: no new arrivals
                 # What was in flight at the end still belongs to the run: answered while
                 # draining, or censored (workers do the same when stopped, see worker.py).
