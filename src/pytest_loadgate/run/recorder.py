@@ -239,32 +239,49 @@ class SampleRecorder:
 
     def _drain(self) -> None:
         """Count the queued answered requests in, as the general path of :meth:`on_request`
-        would have counted each as it came."""
+        would have counted each as it came; column by column, not request by request."""
         queue = self._queue
         if not queue:
             return
         self._queue = []
         started = self.started_at
-        endpoints = self._endpoints
-        overflow = self._overflow
-        add_wait = self._waits.add
-        room = self.max_samples - self._kept
-        now = 0.0
-        for clock_s, request_type, name, latency, code in queue:
-            now = clock_s - started
-            key = f"{request_type} {name}"
-            if room > 0:
-                samples = endpoints.get(key)
-                if samples is None:
-                    samples = endpoints[key] = EndpointSamples()
-                samples.append_answered(now, latency, code)
-                room -= 1
-            else:
-                overflow.add_answered(key, now, latency, code)
-            add_wait(now - latency / 1000.0, latency / 1000.0)
-        self._kept = self.max_samples - room
+        clocks, types, names, latencies, codes = zip(*queue, strict=True)
+        offsets = [clock_s - started for clock_s in clocks]
+        raw = min(max(self.max_samples - self._kept, 0), len(queue))
+        if raw:
+            self._keep_answered(list(zip(types[:raw], names[:raw], strict=True)), offsets,
+                                latencies, codes)
+        add_answered = self._overflow.add_answered
+        for i in range(raw, len(queue)):
+            add_answered(f"{types[i]} {names[i]}", offsets[i], latencies[i], codes[i])
+        self._kept += raw
         self._requests += len(queue)
-        self._last_response_s = now
+        self._last_response_s = offsets[-1]
+        self._waits.add_ended(offsets, latencies)
+
+    def _keep_answered(self, keys: list[tuple[str, str]], offsets: list[float],
+                       latencies: tuple[float, ...], codes: tuple[int, ...]) -> None:
+        """Keep the first ``len(keys)`` queued requests raw, each in its endpoint's series."""
+        count = len(keys)
+        groups: dict[tuple[str, str], list[int] | None]
+        if keys.count(keys[0]) == count:  # one endpoint: the columns as they are
+            groups = {keys[0]: None}
+        else:
+            groups = {}
+            for i, endpoint in enumerate(keys):
+                groups.setdefault(endpoint, []).append(i)  # type: ignore[union-attr]
+        endpoints = self._endpoints
+        for (request_type, name), index in groups.items():
+            key = f"{request_type} {name}"
+            samples = endpoints.get(key)
+            if samples is None:
+                samples = endpoints[key] = EndpointSamples()
+            if index is None:
+                samples.extend_answered(offsets[:count], latencies[:count], codes[:count])
+            else:
+                samples.extend_answered([offsets[i] for i in index],
+                                        [latencies[i] for i in index],
+                                        [codes[i] for i in index])
 
     def _keep(self, part: EndpointSamples, name: str, offset: float, latency: float,
               status: int, failed: bool, service: float, censored: bool) -> None:

@@ -139,6 +139,33 @@ def test_the_cap_reached_inside_one_batch_splits_it_where_the_general_path_would
     assert recorder.last_response_s == pytest.approx(12 * 0.3)
 
 
+@pytest.mark.parametrize("cap", [1000, 7])
+def test_answers_of_several_endpoints_counted_in_together_keep_each_series(cap: int) -> None:
+    """A batch that interleaves endpoints (and crosses the cap) is split into each endpoint's
+    series in arrival order, as one request at a time would be."""
+    ticks = iter(i * 0.25 for i in range(-1, 1000))  # exact in binary
+    recorder = SampleRecorder(clock=lambda: next(ticks), max_samples=cap)
+    recorder.restart()
+    names = ["/a", "/b", "/a", "/a", "/c", "/b", "/a", "/c", "/c", "/b", "/a", "/b"]
+    expected: dict[str, EndpointSamples] = {}
+    overflow = OverflowStore()
+    for n, name in enumerate(names, start=1):
+        recorder.on_request("GET", name, float(n), response=Response(200 + n), exception=None,
+                            context={}, start_time=None, response_length=0, url=name)
+        if n <= cap:
+            expected.setdefault(f"GET {name}", EndpointSamples()).append(
+                n * 0.25, float(n), 200 + n, False)
+        else:
+            overflow.add(f"GET {name}", n * 0.25, float(n), 200 + n, False, float(n), False)
+    assert len(recorder._queue) == len(names)  # nothing read yet: one batch
+    assert recorder.endpoints == expected
+    assert recorder.kept == min(cap, len(names))
+    assert recorder.overflow.endpoints.keys() == overflow.endpoints.keys()
+    for name in overflow.endpoints:
+        assert _bucket_figures(recorder.overflow, name) == _bucket_figures(overflow, name)
+    assert recorder.last_response_s == pytest.approx(len(names) * 0.25)
+
+
 def test_answers_queued_before_the_end_count_and_later_ones_do_not() -> None:
     ticks = iter(float(i) for i in range(1000))
     recorder = SampleRecorder(clock=lambda: next(ticks))
