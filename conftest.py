@@ -3,6 +3,7 @@ and lean child pytest sessions."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,14 @@ from demo_api.throwaway_postgres import PostgresError, PostgresServer
 #: start (hypothesis and Faker most), and no child session tests anything of theirs. The outer
 #: session, ``make demo`` and the load scenarios load them all, alongside the plugin.
 CHILD_PYTEST_ADDOPTS = "-p no:hypothesispytest -p no:faker -p no:schemathesis -p no:anyio"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A suite started in the background by a shell without job control (``cmd &`` in a
+    script, nohup) inherits SIGINT ignored, and so would every child that the Ctrl-C tests
+    signal: they need what a terminal gives, SIGINT raising KeyboardInterrupt."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
