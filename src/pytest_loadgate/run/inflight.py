@@ -2,18 +2,18 @@
 
 Locust reports a request when its response completes; a request that never completes never
 reaches the statistics. While a run is measured, :class:`InFlight` knows every request that
-was sent and has no answer yet. A user's own greenlet waiting on the server is suspended
-inside Locust's ``request`` method, so its requests are read off its stack when they are
-needed (see pytest_loadgate.run.request_frames), at no cost per request; a request sent from
-any other greenlet (one a task spawned) is booked as it is sent, by a wrapper around the
-``request`` method of Locust's two HTTP clients (``HttpSession`` and ``FastHttpSession``).
+was sent during the run and has no answer yet. A greenlet waiting on the server, a user's own or
+one a task spawned, is suspended inside Locust's ``request`` method, so the requests are read
+off the stacks of the process's greenlets when they are needed (see
+pytest_loadgate.run.request_frames), at no cost per request.
 
 When the run ends, each request still in flight is *censored*: reported through the
 environment's ``request`` event as a failure with its elapsed time as latency (a lower bound of
 the real one). A healthy server answers what was in flight at the end within moments, so the
 run first *drains*: it waits (up to ``max_stall``) for the requests outstanding at the end,
-which then count as answered; only those still unanswered after that are censored. The wrapper
-also applies the run's per-request timeout to clients that have none of their own.
+which then count as answered; only those still unanswered after that are censored. A wrapper
+around ``HttpSession.request`` applies the run's per-request timeout to that client, which has
+none of its own.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from itertools import chain, count
+from itertools import chain
 from types import FrameType
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -32,10 +32,17 @@ from locust.contrib.fasthttp import FastHttpSession
 
 from pytest_loadgate.run.pacing import overlap
 from pytest_loadgate.run.recorder import CENSORED_GREENLET
-from pytest_loadgate.run.request_frames import Outstanding, requests_on_stacks, still_on_stack
+from pytest_loadgate.run.request_frames import (
+    Outstanding,
+    live_greenlets,
+    requests_on_stacks,
+    still_on_stack,
+)
 from pytest_loadgate.stats.samples import NoResponse
 
 DRAIN_POLL_SEC = 0.01
+#: How often the process's greenlets are listed anew while requests are looked up.
+RESCAN_SEC = 1.0
 
 
 STARTED: Final = 0
@@ -53,43 +60,46 @@ def request_name(session: Any, method: str, url: str, name: str | None) -> str:
     return str(url)
 
 
-#: A request in flight: the frame of its ``request`` call (found on a user's stack) or the
-#: number the wrapper booked it under (sent from another greenlet).
-Key = FrameType | int
-
-
 class InFlight:
     """Tracks outstanding requests of one run and censors them when it ends."""
 
     def __init__(self, clock: Callable[[], float], request_timeout_s: float | None) -> None:
         self._clock = clock
         self.request_timeout_s = request_timeout_s
-        #: Requests sent from greenlets that are not users (booked by the wrapper).
-        self.booked: dict[int, Outstanding] = {}
-        self._ids = count()
-        #: Live sets of user greenlets, whose requests are found on their stacks.
-        self.users: tuple[set[Any], ...] = ()
         self._codes: frozenset[int] = frozenset()
-        #: When each request frame on a user's stack was first found (see request_frames).
+        #: Live sets of user greenlets, read at every look.
+        self.users: tuple[set[Any], ...] = ()
+        #: Every greenlet of the process at the last scan, and when that was (run clock).
+        self._others: list[Any] = []
+        self._scanned_at: float | None = None
+        #: Wall-clock time tracking began: requests sent earlier (by a greenlet an earlier run
+        #: left behind) are not this run's.
+        self._since_wall: float | None = None
+        #: When each request frame was first found (see request_frames).
         self._first_seen: dict[FrameType, float] = {}
         self.censored = 0
         self.closed = False
-        self.at_end: dict[Key, Outstanding] = {}
+        self.at_end: dict[FrameType, Outstanding] = {}
 
     def watch(self, *users: set[Any]) -> None:
-        """Find the requests of these greenlets (live sets, e.g. a gevent ``Group``'s
-        ``greenlets``) on their stacks instead of booking each one."""
+        """Read these greenlets (live sets, e.g. a gevent ``Group``'s ``greenlets``) at every
+        look; the process's other greenlets are listed at most every ``RESCAN_SEC``."""
         self.users = users
 
-    def outstanding(self) -> dict[Key, Outstanding]:
-        """Every request sent and not yet answered, now (none once censored)."""
-        if self.closed:
+    def outstanding(self, rescan: bool = False) -> dict[FrameType, Outstanding]:
+        """Every request sent during the run and not yet answered, now (none once
+        censored). ``rescan``: list the process's greenlets anew whatever their age."""
+        if self.closed or not self._codes:
             return {}
-        found: dict[Key, Outstanding] = dict(self.booked.items())
-        if self.users and self._codes:
-            found.update(requests_on_stacks(chain(*self.users), self._codes, self._clock,
-                                            self._first_seen).items())
-        return found
+        now = self._clock()
+        if rescan or self._scanned_at is None or now - self._scanned_at >= RESCAN_SEC:
+            # One pass over every object: tens of ms in a large process, so not at every
+            # look of a stall check (10 a second); a greenlet spawned since is seen within
+            # RESCAN_SEC, and its request then dated by its own send time.
+            self._others = live_greenlets()
+            self._scanned_at = now
+        return requests_on_stacks(chain(*self.users, self._others), self._codes, self._clock,
+                                  self._first_seen, self._since_wall)
 
     def pending(self) -> tuple[int, float | None]:
         """How many requests are outstanding, and when the longest-waiting one was sent."""
@@ -105,58 +115,39 @@ class InFlight:
         return sum(overlap(o[STARTED], now - o[STARTED], start, stop)
                    for o in self.outstanding().values())
 
-    def _wrap(self, original: Callable[..., Any], *, timeout_kwarg: bool) -> Callable[..., Any]:
+    def _with_timeout(self, original: Callable[..., Any]) -> Callable[..., Any]:
         meter = self
-        # Bound once: this wrapper runs for every request of the run.
-        clock, ids, booked = self._clock, self._ids, self.booked
-        getcurrent = gevent.getcurrent
 
         def request(session: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            if timeout_kwarg and meter.request_timeout_s is not None:
+            if meter.request_timeout_s is not None:
                 kwargs.setdefault("timeout", meter.request_timeout_s)
-            if meter.closed:
-                return original(session, method, url, *args, **kwargs)
-            current = getcurrent()
-            for users in meter.users:
-                if current in users:  # found on its stack when needed
-                    return original(session, method, url, *args, **kwargs)
-            key = next(ids)
-            booked[key] = (clock(), current, session, method, url, kwargs.get("name"))
-            try:
-                return original(session, method, url, *args, **kwargs)
-            finally:
-                booked.pop(key, None)
+            return original(session, method, url, *args, **kwargs)
 
         return request
 
     @contextlib.contextmanager
     def tracking(self) -> Iterator[None]:
-        """Wrap both Locust HTTP clients while active (runs are serialised in a process)."""
-        originals = {HttpSession: HttpSession.__dict__["request"],
-                     FastHttpSession: FastHttpSession.__dict__["request"]}
-        self._codes = frozenset(id(f.__code__) for f in originals.values())
-        HttpSession.request = self._wrap(  # type: ignore[method-assign]
-            originals[HttpSession], timeout_kwarg=True)
-        FastHttpSession.request = self._wrap(  # type: ignore[method-assign]
-            originals[FastHttpSession], timeout_kwarg=False)
+        """Look for requests of Locust's two HTTP clients while active (runs are serialised
+        in a process), and give ``HttpSession`` the run's timeout."""
+        original = HttpSession.__dict__["request"]
+        self._codes = frozenset(id(f.__code__) for f in (
+            original, FastHttpSession.__dict__["request"]))
+        self._since_wall = time.time()
+        HttpSession.request = self._with_timeout(original)  # type: ignore[method-assign]
         try:
             yield
         finally:
-            HttpSession.request = originals[HttpSession]  # type: ignore[method-assign]
-            FastHttpSession.request = originals[  # type: ignore[method-assign]
-                FastHttpSession]
+            HttpSession.request = original  # type: ignore[method-assign]
 
     def end(self) -> set[Any]:
         """Mark the end of the run: the requests outstanding now are the ones to drain and
         censor. Returns the greenlets that sent them."""
-        self.at_end = self.outstanding()
+        self.at_end = self.outstanding(rescan=True)
         return {o[GREENLET] for o in self.at_end.values()}
 
     def _unanswered(self) -> list[Outstanding]:
         """The requests outstanding at :meth:`end` that are still unanswered."""
-        return [o for key, o in self.at_end.items()
-                if (key in self.booked if isinstance(key, int)
-                    else still_on_stack(key, o[GREENLET]))]
+        return [o for frame, o in self.at_end.items() if still_on_stack(frame, o[GREENLET])]
 
     def drain(self, timeout_s: float) -> None:
         """Wait up to ``timeout_s`` for the requests outstanding at :meth:`end` to finish."""
@@ -170,7 +161,6 @@ class InFlight:
         how many."""
         now, wall_now = self._clock(), time.time()
         pending = self._unanswered()
-        self.booked.clear()
         self._first_seen.clear()
         self.at_end = {}
         self.closed = True

@@ -388,7 +388,7 @@ class LoadRun:
             env = self._build_environment(hooks)
             self.recorder.restart()
             runner = self._create_runner(env)
-            if self.group is None:  # users here: their requests are found on their stacks
+            if self.group is None:  # users here: their stacks are read at every look
                 self.inflight.watch(runner.user_greenlets.greenlets,
                                     *([self.open.group.greenlets] if self.open else []))
             hooks.fire_init(env, runner)

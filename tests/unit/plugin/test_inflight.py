@@ -1,5 +1,5 @@
-"""The in-flight tracker: users' requests found on their stacks, others booked by the wrapper,
-drained and censored at the end; every call reaches the client unchanged."""
+"""The in-flight tracker: requests found on the stacks of the greenlets that sent them (users'
+and others'), drained and censored at the end; the timeout wrapper passes every call on."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from locust.clients import HttpSession
 from locust.contrib.fasthttp import FastHttpSession
 from locust.event import EventHook
 
-from pytest_loadgate.run.inflight import InFlight
+from pytest_loadgate.run.inflight import RESCAN_SEC, InFlight
 from pytest_loadgate.run.recorder import CENSORED_GREENLET
+
+FAST_REQUEST = FastHttpSession.__dict__["request"]
 
 
 class HangingServer:
@@ -78,7 +80,7 @@ def test_a_users_request_is_found_on_its_stack_and_censored_at_the_end(
         users.spawn(other.get, "/fast")  # answered: never outstanding for long
         wait_until(lambda: server.arrived == ["/hang"], "the request to reach the server")
         wait_until(lambda: [f["name"] for f in fired] == ["/fast"], "the answer to /fast")
-        assert inflight.booked == {}  # a user's request costs no bookkeeping
+        assert FastHttpSession.__dict__["request"] is FAST_REQUEST  # no work per request
         count, oldest = inflight.pending()
         assert count == 1
         assert oldest is not None and before <= oldest <= time.monotonic()
@@ -108,7 +110,6 @@ def test_a_request_under_someone_elses_wrapper_is_dated_when_first_found(
     now = [100.0]
     users = gevent.pool.Group()
     inflight = InFlight(lambda: now[0], None)
-    inflight.watch(users.greenlets)
     with inflight.tracking():
         session = FastHttpSession(server.url, EventHook(), None)
         users.spawn(session.get, "/hang")
@@ -122,17 +123,17 @@ def test_a_request_under_someone_elses_wrapper_is_dated_when_first_found(
         assert inflight._first_seen == {}  # forgotten once answered
 
 
-def test_a_request_from_a_greenlet_a_task_spawned_is_booked(server: HangingServer) -> None:
+@pytest.mark.parametrize("client", [FastHttpSession, HttpSession])
+def test_a_request_from_a_greenlet_a_task_spawned_is_found(server: HangingServer,
+                                                           client: type) -> None:
     events = EventHook()
     fired: list[dict[str, Any]] = []
     events.add_listener(lambda **kw: fired.append(kw))
     inflight = InFlight(time.monotonic, None)
-    inflight.watch(gevent.pool.Group().greenlets)  # no user sends this one
     with inflight.tracking():
-        session = FastHttpSession(server.url, events, None)
-        helper = gevent.spawn(session.get, "/side")
+        session = client(server.url, events, None)
+        helper = gevent.spawn(session.get, "/side")  # no user: a plain gevent greenlet
         wait_until(lambda: server.arrived == ["/side"], "the request to reach the server")
-        assert len(inflight.booked) == 1
         assert inflight.pending()[0] == 1
         assert inflight.end() == {helper}
         assert inflight.censor(events.fire) == 1
@@ -145,7 +146,6 @@ def test_a_request_answered_while_draining_is_not_censored(server: HangingServer
     events = EventHook()
     users = gevent.pool.Group()
     inflight = InFlight(time.monotonic, None)
-    inflight.watch(users.greenlets)
     with inflight.tracking():
         session = FastHttpSession(server.url, events, None)
         users.spawn(session.get, "/slow")
@@ -157,36 +157,68 @@ def test_a_request_answered_while_draining_is_not_censored(server: HangingServer
         users.join(5)
 
 
+def test_other_greenlets_are_listed_anew_at_most_every_rescan_period(
+        server: HangingServer) -> None:
+    """Listing every greenlet costs a pass over all objects: a stall check (10 a second) reuses
+    the list for RESCAN_SEC; the users' own greenlets are read at every look."""
+    now = [0.0]
+    users = gevent.pool.Group()
+    inflight = InFlight(lambda: now[0], None)
+    inflight.watch(users.greenlets)
+    with inflight.tracking():
+        assert inflight.pending() == (0, None)  # listed at 0
+        spawned = gevent.spawn(FastHttpSession(server.url, EventHook(), None).get, "/side")
+        users.spawn(FastHttpSession(server.url, EventHook(), None).get, "/user")
+        wait_until(lambda: sorted(server.arrived) == ["/side", "/user"], "both requests")
+        now[0] = RESCAN_SEC / 2
+        assert inflight.pending()[0] == 1  # the user's, not yet the spawned one
+        now[0] = RESCAN_SEC
+        assert inflight.pending()[0] == 2
+        assert spawned in inflight.end()
+        server.release()
+        users.join(5)
+        spawned.join(5)
+
+
+def test_a_request_sent_before_the_run_is_not_the_runs(server: HangingServer) -> None:
+    """A greenlet an earlier run left behind, still waiting on its request, is not counted."""
+    session = FastHttpSession(server.url, EventHook(), None)
+    leftover = gevent.spawn(session.get, "/before")
+    wait_until(lambda: server.arrived == ["/before"], "the earlier request to reach the server")
+    inflight = InFlight(time.monotonic, None)
+    with inflight.tracking():
+        assert inflight.pending() == (0, None)
+        now = FastHttpSession(server.url, EventHook(), None)
+        current = gevent.spawn(now.get, "/during")
+        wait_until(lambda: server.arrived == ["/before", "/during"], "the run's request")
+        assert len(inflight.outstanding(rescan=True)) == 1
+        assert inflight.end() == {current}
+        server.release()
+        gevent.joinall([leftover, current], timeout=5)
+
+
 @pytest.mark.parametrize(("args", "kwargs"), [
     ((), {}),  # Locust's own ``client.get(path)``
     ((), {"name": "/items/[id]", "headers": {"a": "b"}}),
     (("body",), {}),
     (("body",), {"catch_response": True}),
 ])
-@pytest.mark.parametrize("a_user", [True, False])
 def test_every_call_reaches_the_client_as_it_was_made(args: tuple[Any, ...],
-                                                      kwargs: dict[str, Any],
-                                                      a_user: bool) -> None:
+                                                      kwargs: dict[str, Any]) -> None:
     calls = []
 
     def original(session: Any, method: str, url: str, *a: Any, **kw: Any) -> str:
         calls.append((session, method, url, a, kw))
         return "answer"
 
-    inflight = InFlight(lambda: 0.0, None)
-    request = inflight._wrap(original, timeout_kwarg=False)
-    users = gevent.pool.Group()
-    inflight.watch(users.greenlets)
-    sender = users.spawn if a_user else gevent.spawn
-    assert sender(request, "session", "GET", "/x", *args, **kwargs).get() == "answer"
+    request = InFlight(lambda: 0.0, None)._with_timeout(original)
+    assert gevent.spawn(request, "session", "GET", "/x", *args, **kwargs).get() == "answer"
     assert calls == [("session", "GET", "/x", args, kwargs)]
-    assert inflight.booked == {}
 
 
 def test_the_run_timeout_is_given_to_clients_that_take_one() -> None:
     seen = []
-    inflight = InFlight(lambda: 0.0, 2.5)
-    request = inflight._wrap(lambda s, m, u, **kw: seen.append(kw), timeout_kwarg=True)
+    request = InFlight(lambda: 0.0, 2.5)._with_timeout(lambda s, m, u, **kw: seen.append(kw))
     request(None, "GET", "/x")
     request(None, "GET", "/x", timeout=9)
     assert seen == [{"timeout": 2.5}, {"timeout": 9}]
