@@ -1,7 +1,7 @@
 """What each per-request hook of the plugin costs inside a real full-speed run (a diagnostic).
 
     .venv/bin/python bench/hook_cost.py [--seconds 200] [--users 20] [--period 1.5]
-        [--hooks recorder,inflight,bucket,pace,gc,all] [--max-samples N]
+        [--hooks recorder,bucket,pace,gc,all] [--max-samples N]
 
 Why: on this shared 2-core machine the load drifts by 10-25% between runs a minute apart, so
 comparing whole runs with a hook on and off (or the plugin against ``locust --headless``) needs
@@ -12,11 +12,12 @@ just before and after it: the drift cancels out in each such pair.
 
 The hooks, switched from inside the run (plugin and Locust internals, a diagnostic only):
 - ``recorder``: the sample recorder's ``request`` listener (removed from the event's list);
-- ``inflight``: the in-flight tracker's wrapper of ``FastHttpSession.request``;
 - ``bucket``: the 0.1 ms ``bucket_response_time`` the plugin gives Locust's stats;
 - ``pace``: the pace meter's wrapper of ``TaskSet._sleep``;
 - ``gc``: the GC meter's ``gc.callbacks``;
 - ``all``: every one of them.
+(The in-flight tracker's wrapper of ``FastHttpSession.request`` was one until ce1d810; the
+tracker has no per-request part any more.)
 ``--hooks`` picks which to switch off (fewer hooks: more periods each, in the same run time).
 
 Each period: 0.2 s to settle, then ``--period`` seconds measured: the process's CPU time
@@ -38,7 +39,7 @@ from pathlib import Path
 
 from support import BENCH, SLACK_SEC, child_env, start_trivial_app, tail
 
-HOOKS = ["recorder", "inflight", "bucket", "pace", "gc", "all"]
+HOOKS = ["recorder", "bucket", "pace", "gc", "all"]
 
 TEST = '''
 import gc
@@ -75,10 +76,9 @@ def switcher(periods):
     while "env" not in ENV or ENV["env"].stats.total.num_requests < 1000:
         gevent.sleep(0.05)
     env = ENV["env"]
-    hooked = {{"inflight": FastHttpSession.__dict__["request"],
-               "bucket": locust.stats.bucket_response_time,
+    hooked = {{"bucket": locust.stats.bucket_response_time,
                "pace": TaskSet.__dict__["_sleep"], "gc": list(gc.callbacks)}}
-    assert hooked["inflight"] is not ORIGINAL_REQUEST and hooked["gc"]
+    assert FastHttpSession.__dict__["request"] is ORIGINAL_REQUEST and hooked["gc"]
     assert hooked["pace"] is not ORIGINAL_SLEEP
     recorder = next(h for h in env.events.request._handlers
                     if isinstance(getattr(h, "__self__", None), SampleRecorder))
@@ -86,8 +86,7 @@ def switcher(periods):
     gevent.sleep(3)  # past the ramp
     for i in range(10**9):
         state = sequence[i % len(sequence)]
-        off = {{"recorder", "inflight", "bucket", "pace", "gc"}} if state == "all" else {{state}}
-        FastHttpSession.request = ORIGINAL_REQUEST if "inflight" in off else hooked["inflight"]
+        off = {{"recorder", "bucket", "pace", "gc"}} if state == "all" else {{state}}
         locust.stats.bucket_response_time = (ORIGINAL_BUCKET if "bucket" in off
                                              else hooked["bucket"])
         TaskSet._sleep = ORIGINAL_SLEEP if "pace" in off else hooked["pace"]
