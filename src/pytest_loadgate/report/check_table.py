@@ -48,7 +48,9 @@ def comparison_of(threshold: str) -> str:
 def verdict_word(check: CheckLike) -> str:
     if check.passed:
         return "PASS"
-    return "NO DATA" if check.measured is None else "FAIL"
+    # Nothing measured but a stated reason (a capacity search that found no rate meeting the
+    # SLO): a failure, not missing data.
+    return "NO DATA" if check.measured is None and not check.detail else "FAIL"
 
 
 def check_cells(check: CheckLike, *, reference_p50_ms: float | None = None) -> tuple[str, ...]:
@@ -83,6 +85,8 @@ def describe_check(check: CheckLike, *, reference_p50_ms: float | None = None) -
     if check.threshold == "max_stall" and check.detail:
         return check.detail
     if check.measured is None:
+        if check.detail:  # e.g. a capacity search that found none: it says why
+            return f"{check.scope} {check.threshold}: {check.detail}"
         if check.threshold in SERVER_THRESHOLD_KEYS:
             return f"{check.threshold} set but no server process was watched"
         return f"{check.scope}: {check.threshold} set but the endpoint received no requests"

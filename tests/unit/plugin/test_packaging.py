@@ -25,6 +25,7 @@ PROVIDED_BY = {
     "_pytest": "pytest",
     "locust": "locust",
     "gevent": "locust",
+    "greenlet": "locust",  # through gevent
     "geventhttpclient": "locust",
     "zmq": "locust",  # Locust's master/worker link, which wire_auth signs
     "msgpack": "locust",
