@@ -58,20 +58,10 @@ class EndpointSamples:
         self.failed.append(1 if failed else 0)
         self.censored.append(1 if censored else 0)
 
-    def append_answered(self, offset_s: float, latency_ms: float, status: int) -> None:
-        """:meth:`append` for the common case, run for nearly every request: answered, not
-        failed, service time = latency, ``0 < status < 65536``."""
-        self.offsets_s.append(offset_s)
-        self.latencies_ms.append(latency_ms)
-        if self.own_service_ms is not None:
-            self.own_service_ms.append(latency_ms)
-        self.statuses.append(status)
-        self.failed.append(0)
-        self.censored.append(0)
-
     def extend_answered(self, offsets_s: Sequence[float], latencies_ms: Sequence[float],
                         statuses: Sequence[int]) -> None:
-        """:meth:`append_answered` for many requests at once (equal lengths)."""
+        """:meth:`append` for many requests of the common case at once (equal lengths):
+        answered, not failed, service time = latency, ``0 < status < 65536``."""
         self.offsets_s.extend(offsets_s)
         self.latencies_ms.extend(latencies_ms)
         if self.own_service_ms is not None:
