@@ -24,6 +24,7 @@ from pytest_loadgate.verdict.result import LoadResult
 
 if TYPE_CHECKING:
     from pytest_loadgate.capacity.result import CapacityResult
+    from pytest_loadgate.capacity.search import NextProbe
     from pytest_loadgate.capacity.spec import CapacitySpec
     from pytest_loadgate.run.runner import Run
 
@@ -322,7 +323,7 @@ class LoadGate:
             found.failed_at_rps if found.failed_at_rps in probes else next(reversed(probes)))
         run, result = probes[shown]
         result.capacity = capacity_document(found, requests,
-                                            [step.validation for step, _ in search.steps],
+                                            [step for step, _ in search.steps],
                                             [s.waited_s if s else None for s in settles])
         gate_spec = result.spec.with_overrides(
             {"max_regression": {"capacity": cap.max_regression}}, where=where) \
@@ -479,7 +480,7 @@ class BaselineJudge:
 
 
 def capacity_document(found: CapacityResult, requests: int,
-                      validations: list[bool] | None = None,
+                      steps: list[NextProbe] | None = None,
                       settle_s: list[float | None] | None = None) -> dict[str, Any]:
     """A capacity search in the run's JSON report: the result, its explanation and every
     probe."""
@@ -494,7 +495,8 @@ def capacity_document(found: CapacityResult, requests: int,
                     "slo_passed": p.slo_passed, "generator_bound": p.generator_bound,
                     "server_cpu_cores": p.server_cpu_cores,
                     "failure_reasons": list(p.failure_reasons),
-                    "validation": bool(validations[i]) if validations else None,
+                    "validation": steps[i].validation if steps else None,
+                    "repeat": bool(steps[i].repeat) if steps else False,
                     "settle_s": (round(w, 2) if settle_s and (w := settle_s[i]) is not None
                                  else None)}
                    for i, p in enumerate(found.probes)]}

@@ -11,14 +11,18 @@ of the server: the bisection goes on below it, and when the generator, not the s
 the upper end the result is a lower bound "≥ lo (generator-bound)" as tight as the precision
 asked, instead of the last ramp step. A generator-bound first probe ends the search. The
 budget keeps its last probe for a validation, so a number is validated when the budget can
-afford it. No rate is probed twice except lo by its validation; none exceeds ``max_rate``.
+afford it. A probe whose SLO failed is repeated at the same rate and length up to
+``confirm`` times, and the rate fails only when every attempt failed: one hiccup of a shared
+machine (a pause of the whole VM, a noisy neighbour) would otherwise cap the search far below
+the server's capacity. No other rate is probed twice except lo by its validation; none
+exceeds ``max_rate``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pytest_loadgate.capacity.knee import explain_limit, find_knee
@@ -39,6 +43,7 @@ class SearchPlan:
     precision: float = 0.05
     growth: float = 2.0
     max_probes: int = 16
+    confirm: int = 1
 
     def validate(self, where: str = "capacity") -> SearchPlan:
         """This plan, or a :class:`LoadgateConfigError` naming the bad argument and ``where``
@@ -60,6 +65,11 @@ class SearchPlan:
                 self.max_probes < 2):
             raise LoadgateConfigError(
                 f"{where}: max_probes={self.max_probes!r} must be an integer >= 2")
+        if isinstance(self.confirm, bool) or not isinstance(self.confirm, int) or (
+                self.confirm < 0):
+            raise LoadgateConfigError(
+                f"{where}: confirm={self.confirm!r} must be an integer >= 0 (repeats of a"
+                " failed probe before its rate counts as failed)")
         return self
 
 
@@ -70,10 +80,12 @@ def _finite(key: str, value: Any, where: str) -> None:
 
 @dataclass(frozen=True)
 class NextProbe:
-    """The rate to probe next; ``validation`` asks for the longer confirming step."""
+    """The rate to probe next; ``validation`` asks for the longer confirming step; ``repeat``
+    counts the failed attempts at this rate and length just before it."""
 
     rate: float
     validation: bool = False
+    repeat: int = 0
 
 
 class CapacitySearch:
@@ -154,6 +166,11 @@ class CapacitySearch:
                              f" {asked.rate!r} iterations/s")
         self._pending = None
         self._steps.append((asked, probe))
+        if (not probe.generator_bound and not probe.slo_passed
+                and asked.repeat < self.plan.confirm
+                and len(self._steps) < self.plan.max_probes):
+            self._pending = replace(asked, repeat=asked.repeat + 1)
+            return
         if probe.generator_bound:
             self._gen = asked.rate if self._gen is None else min(self._gen, asked.rate)
             # The generator could not hold lo for a validation-length step: lo is unproven.
@@ -185,13 +202,22 @@ class CapacitySearch:
                  and s.rate < upper]
         self._lo, self._lo_validated = max(below, default=(None, False))
 
+    def _standing(self) -> list[Probe]:
+        """The probes whose outcome stands: a failed attempt that a repeat at the same rate
+        and length overturned is left out (the knee and the limit are read from these)."""
+        steps = self._steps
+        return [probe for i, (asked, probe) in enumerate(steps)
+                if probe.slo_passed or probe.generator_bound or i + 1 == len(steps)
+                or steps[i + 1][0].repeat != asked.repeat + 1
+                or not steps[i + 1][1].slo_passed or steps[i + 1][1].generator_bound]
+
     def result(self) -> CapacityResult:
         """What the probes so far say (a lower bound at most until the search is done)."""
         capacity, bound, reason = self._conclusion()
-        probes = self.probes
+        standing = self._standing()
         return CapacityResult(
-            capacity_rps=capacity, bound=bound, reason=reason, knee=find_knee(probes),
-            limit=explain_limit(probes, capacity), probes=probes,
+            capacity_rps=capacity, bound=bound, reason=reason, knee=find_knee(standing),
+            limit=explain_limit(standing, capacity), probes=self.probes,
             validated=capacity is not None and capacity == self._lo and self._lo_validated,
             generator_bound=self._generator_limited, failed_at_rps=self._hi, slo=self.slo)
 
@@ -241,6 +267,6 @@ class CapacitySearch:
         return None, "unknown", f"{gave_out}, so no probe measured the server"
 
     def _why(self, rate: float | None) -> str:
-        reasons = [r for s, p in self._steps if s.rate == rate and not p.slo_passed
-                   for r in p.failure_reasons]
+        failed = [p for s, p in self._steps if s.rate == rate and not p.slo_passed]
+        reasons = failed[-1].failure_reasons if failed else []
         return f" ({'; '.join(reasons)})" if reasons else ""

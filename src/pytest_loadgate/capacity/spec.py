@@ -18,7 +18,7 @@ from pytest_loadgate.spec import LATENCY_KEYS, apply_profile
 
 #: What an SLO may bound: latency percentiles (ms) and the error rate (fraction).
 SLO_KEYS = (*LATENCY_KEYS, "max_error_rate")
-CAPACITY_KEYS = ("slo", "start_rate", "max_rate", "precision", "growth", "max_probes",
+CAPACITY_KEYS = ("slo", "start_rate", "max_rate", "precision", "growth", "max_probes", "confirm",
                  "step_time", "validation_time", "warmup", "max_users", "arrivals",
                  "min_capacity_rps", "max_regression", "request_timeout", "max_stall")
 DEFAULT_START_RATE = 10.0
@@ -53,6 +53,7 @@ class CapacitySpec:
             "slo": dict(self.slo), "start_rate": self.plan.start_rate,
             "max_rate": self.plan.max_rate, "precision": self.plan.precision,
             "growth": self.plan.growth, "max_probes": self.plan.max_probes,
+            "confirm": self.plan.confirm,
             "step_time": self.step_time_s, "validation_time": self.validation_time_s,
             "warmup": self.warmup_s, "arrivals": self.arrivals}
         for key, value in (("max_users", self.max_users),
@@ -134,7 +135,7 @@ def capacity_spec(kwargs: Mapping[str, Any], where: str,
     plan = SearchPlan(start_rate=start or DEFAULT_START_RATE, max_rate=top or DEFAULT_MAX_RATE,
                       precision=kwargs.get("precision", 0.05),
                       growth=kwargs.get("growth", 2.0),
-                      max_probes=probes).validate(where)
+                      max_probes=probes, confirm=kwargs.get("confirm", 1)).validate(where)
     step = _seconds(kwargs, "step_time", where, DEFAULT_STEP_SEC)
     validation = _seconds(kwargs, "validation_time", where, VALIDATION_STEPS * step)
     if validation < step:

@@ -142,8 +142,8 @@ def _probe_table(cap: CapacityRecord) -> str:
                    "PASS" if probe.slo_passed else "FAIL")
         waited = (f"after {probe.settle_s:.1f} s for the server to go quiet"
                   if probe.settle_s is not None and probe.settle_s >= 1 else "")
-        notes = (["validation"] if validation else []) + ([waited] if waited else []) + (
-            probe.failure_reasons)
+        notes = [*(["validation"] if validation else []), *(["repeat"] if probe.repeat else []),
+                 *([waited] if waited else []), *probe.failure_reasons]
         cells.append(
             f"<tr><td>{i}</td>{_cell(format_figure(probe.rate, 'rps'))}"
             f"{_cell(format_figure(probe.achieved_rps, 'rps'))}"

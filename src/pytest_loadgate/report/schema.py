@@ -145,6 +145,8 @@ class CapacityProbe(_Record):
     failure_reasons: list[str] = Field(default_factory=list)
     #: A longer step confirming a rate (None in reports written before the flag existed).
     validation: bool | None = None
+    #: The same rate and length again after a failed attempt (``confirm``).
+    repeat: bool = False
     #: Seconds the search waited for the server to work off the previous probe's backlog.
     settle_s: float | None = None
 
@@ -174,14 +176,14 @@ class CapacityRecord(_Record):
     probes: list[CapacityProbe] = Field(default_factory=list)
 
     def validations(self) -> list[bool]:
-        """Per probe, whether it was the validation of a rate probed before (the search probes
-        no rate twice but for that)."""
+        """Per probe, whether it was the validation of a rate probed before (in reports without
+        the flag: a rate probed again that is no repeat of a failed attempt)."""
         if all(p.validation is not None for p in self.probes):
             return [bool(p.validation) for p in self.probes]
         seen: set[float] = set()
         out = []
         for probe in self.probes:
-            out.append(probe.rate in seen)
+            out.append(probe.rate in seen and not probe.repeat)
             seen.add(probe.rate)
         return out
 

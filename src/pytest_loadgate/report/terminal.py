@@ -54,10 +54,11 @@ def probe_marks(cap: CapacityRecord) -> list[str]:
 
 def probe_line(cap: CapacityRecord) -> str | None:
     """A capacity search's probes in search order, one line: ``probes: 50 ✓  100 ✓  400 ✗
-    300 ✓ (validation)``; None without probes."""
+    300 ✓ (validation)``, a failed probe's repeat marked ``(repeat)``; None without probes."""
     if not cap.probes:
         return None
     parts = [f"{format_rps(p.rate)} {mark}" + (" (validation)" if validation else "")
+             + (" (repeat)" if p.repeat else "")
              for p, mark, validation in zip(cap.probes, probe_marks(cap), cap.validations(),
                                             strict=True)]
     legend = "  (⚠ generator-bound)" if any(p.generator_bound for p in cap.probes) else ""

@@ -19,8 +19,11 @@ from pytest_loadgate.errors import LoadgateConfigError
 SERVER = SimulatedServer(saturation=410 / 0.95)
 
 
-def search(start: float = 50, max_rate: float = 2000, **kwargs: Any) -> CapacitySearch:
-    return CapacitySearch(SearchPlan(start_rate=start, max_rate=max_rate, **kwargs), slo=SLO)
+def search(start: float = 50, max_rate: float = 2000, confirm: int = 0,
+           **kwargs: Any) -> CapacitySearch:
+    """A search without repeats (the simulated server never hiccups) unless asked."""
+    return CapacitySearch(SearchPlan(start_rate=start, max_rate=max_rate, confirm=confirm,
+                                     **kwargs), slo=SLO)
 
 
 def _repeats(found: CapacitySearch) -> Counter[float]:
@@ -211,6 +214,9 @@ def test_a_result_before_the_end_is_a_short_step_lower_bound() -> None:
     ({"growth": 1}, "capacity: growth=1 must be > 1"),
     ({"max_probes": 1}, "capacity: max_probes=1 must be an integer >= 2"),
     ({"max_probes": 2.5}, "capacity: max_probes=2.5 must be an integer >= 2"),
+    ({"confirm": -1}, "capacity: confirm=-1 must be an integer >= 0"),
+    ({"confirm": True}, "capacity: confirm=True must be an integer >= 0"),
+    ({"confirm": 1.5}, "capacity: confirm=1.5 must be an integer >= 0"),
 ])
 def test_bad_plans_name_the_argument(kwargs: dict[str, Any], message: str) -> None:
     plan = SearchPlan(**{"start_rate": 50, "max_rate": 1000, **kwargs})
@@ -286,3 +292,75 @@ def test_a_generator_limit_never_inflates_the_result(saturation: float, limit: f
     if limit < server.capacity and result.validated and max_probes >= 40:
         assert result.capacity_rps is not None
         assert limit - result.capacity_rps <= precision * result.capacity_rps
+
+
+class Hiccup:
+    """``server``, but the first attempt at each rate in ``at`` fails as a paused machine
+    would: p95 far past the SLO, no resource at its limit."""
+
+    def __init__(self, server: SimulatedServer, at: set[float]) -> None:
+        self.server, self.at = server, set(at)
+
+    def probe(self, rate: float, validation: bool = False) -> Probe:
+        if rate in self.at:
+            self.at.discard(rate)
+            return Probe(rate=rate, achieved_rps=rate, p95_ms=900.0, error_rate=0.0,
+                         slo_passed=False, server_cpu_cores=0.2, server_cores=1,
+                         failure_reasons=["p95 900 ms > 200 ms"])
+        return self.server.probe(rate, validation)
+
+
+def _drive(found: CapacitySearch, server: Hiccup) -> None:
+    while (step := found.next_rate()) is not None:
+        found.record(server.probe(step.rate, step.validation))
+
+
+def test_a_hiccup_of_the_machine_does_not_cap_the_search() -> None:
+    clean = search(confirm=1, max_probes=40)
+    run_search(clean, SERVER)
+    hiccup = search(confirm=1, max_probes=40)
+    _drive(hiccup, Hiccup(SERVER, {100}))
+    found = hiccup.result()
+    assert found.capacity_rps == clean.result().capacity_rps and found.bound == "found"
+    assert [(s.rate, s.repeat, p.slo_passed) for s, p in hiccup.steps[1:3]] == [
+        (100, 0, False), (100, 1, True)]
+    # The overturned attempt explains nothing: the limit is the CPU, and the knee as without.
+    assert found.limit == clean.result().limit and "CPU" in found.limit
+    assert found.knee == clean.result().knee
+    # Without repeats the same hiccup caps the search below 100 rps.
+    capped = search(confirm=0)
+    _drive(capped, Hiccup(SERVER, {100}))
+    assert capped.result().capacity_rps is not None and capped.result().capacity_rps < 100
+
+
+def test_a_real_limit_fails_every_attempt_and_still_converges() -> None:
+    once = search(confirm=0)
+    run_search(once, SERVER)
+    thrice = search(confirm=2, max_probes=40)
+    run_search(thrice, SERVER)
+    assert thrice.result().capacity_rps == once.result().capacity_rps
+    assert thrice.result().limit == once.result().limit
+    for step, probe in thrice.steps:
+        if not probe.slo_passed:  # every failed rate was tried 1 + confirm times
+            attempts = [s.repeat for s, _ in thrice.steps
+                        if (s.rate, s.validation) == (step.rate, step.validation)]
+            assert attempts == [0, 1, 2]
+    # The failing rate's reasons are said once, not once per attempt.
+    assert thrice.result().reason == once.result().reason
+    assert thrice.result().reason.count("p95") == 1
+
+
+def test_a_failed_validation_is_repeated_before_it_demotes_lo() -> None:
+    clean = search(confirm=1)
+    run_search(clean, SERVER)
+    capacity = clean.result().capacity_rps
+    assert capacity is not None
+    found = search(confirm=1)
+    _drive(found, Hiccup(SERVER, {capacity}))  # the short step at capacity fails once...
+    assert found.result().capacity_rps == capacity and found.result().validated
+    validations = [(s.repeat, p.slo_passed) for s, p in found.steps if s.validation]
+    assert validations == [(0, True)]
+
+
+def test_the_default_plan_repeats_a_failed_probe_once() -> None:
+    assert SearchPlan(start_rate=1, max_rate=2).confirm == 1

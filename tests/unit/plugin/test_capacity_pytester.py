@@ -3,6 +3,7 @@ gates min_capacity_rps both ways, and bad arguments fail at setup naming them.""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -57,12 +58,18 @@ def test_the_search_finds_the_capacity_and_gates_it(project: pytest.Pytester, ru
     result.stdout.fnmatch_lines(["*capacity * rps (p95 ≤ 60 ms*",
                                  "*capacity*min_capacity_rps*>= 900*FAIL*"])
     enough = _report(project, "test_enough")["capacity"]
-    short = [p["rate"] for p in enough["probes"] if not p["validation"]]
-    assert len(short) == len(set(short))  # only validations repeat a rate
-    assert enough["probes"][-1]["validation"]
+    probes = enough["probes"]
+    short = [p["rate"] for p in probes if not p["validation"] and not p["repeat"]]
+    assert len(short) == len(set(short))  # only validations and repeats probe a rate again
+    for before, probe in itertools.pairwise(probes):  # a repeat follows a failed attempt
+        assert not probe["repeat"] or (before["rate"] == probe["rate"]
+                                       and not before["slo_passed"])
+    assert probes[-1]["validation"]
     capacity = enough["capacity_rps"]
-    validated = [p for p in enough["probes"] if p["validation"] and p["slo_passed"]]
-    failed = [p["rate"] for p in enough["probes"] if not p["slo_passed"]]
+    validated = [p for p in probes if p["validation"] and p["slo_passed"]]
+    overturned = {i for i, p in enumerate(probes[1:]) if p["repeat"] and p["slo_passed"]}
+    failed = [p["rate"] for i, p in enumerate(probes)
+              if not p["slo_passed"] and i not in overturned]
     # The capacity is a rate that held a validation step; everything that failed is above it.
     assert validated and validated[-1]["rate"] == capacity
     assert failed and capacity < min(failed)

@@ -179,6 +179,22 @@ def test_terminal_lists_every_probe_in_search_order_after_the_notes() -> None:
             in at_least)
 
 
+def test_a_repeated_probe_is_marked_and_no_validation() -> None:
+    """A failed probe tried again at the same rate reads ``(repeat)``, in the terminal and
+    the index's probe table; in a report without validation flags it is not one."""
+    probes = [dict(p) for p in CAPACITY["probes"]]
+    hiccup = {**probes[1], "slo_passed": False, "p95_ms": 900.0,
+              "failure_reasons": ["p95 900 ms > 200 ms"]}
+    probes[1:2] = [hiccup, {**probes[1], "repeat": True}]
+    cap_row = capacity_row({**CAPACITY, "probes": probes})
+    assert cap_row.capacity is not None
+    assert cap_row.capacity.validations() == [False] * 7 + [True]
+    assert ("    probes: 50 ✓  100 ✗  100 ✓ (repeat)  200 ✓  400 ✗  300 ✓  350 ✗  300 ✓"
+            " (validation)") in format_summary([cap_row])
+    table = render_index([cap_row]).split('<table class="probes">')[1]
+    assert "<td>repeat</td>" in table and table.count("repeat") == 1
+
+
 def test_index_draws_the_capacity_search_and_its_probe_table() -> None:
     page = render_index([capacity_row(), row("tests/t.py::test_b")])
     section = page.split("tests/t.py::test_b")[0]
