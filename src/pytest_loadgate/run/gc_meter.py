@@ -1,10 +1,16 @@
-"""Time the load generator's own process spends in Python's cyclic garbage collector.
+"""Time the load generator's own process spends in Python's cyclic garbage collector, and
+keep the heap that existed before the run out of the run's collections.
 
-A generator that pauses to collect cannot send or time requests meanwhile; in a long run a
-growing heap could make those pauses longer (issue #12). The meter adds its callback to
-``gc.callbacks`` for the run only and keeps totals per generation and per second of the run,
-never one record per collection (the youngest generation is collected hundreds of times a
-second at full speed).
+A generator that pauses to collect cannot send or time requests meanwhile, and the requests
+in flight during a pause have it added to their latency. A full collection walks every tracked
+object of the process: in a pytest process that is pytest, Locust, every imported module and
+the session's fixtures and data, a heap the CLI does not have. :func:`heap_frozen` moves that
+heap to the permanent generation for the run (``gc.freeze``), so the run's collections walk
+only what the run itself created, and gives it back afterwards.
+
+The meter adds its callback to ``gc.callbacks`` for the run only and keeps totals per
+generation and per second of the run, never one record per collection (the youngest
+generation is collected hundreds of times a second at full speed).
 """
 
 from __future__ import annotations
@@ -77,11 +83,27 @@ class GcMeter:
                 "gc_full_ms": round(self.pause_s[2] * 1000, 1)}
 
 
+@contextmanager
+def heap_frozen() -> Iterator[bool]:
+    """Freeze the objects that exist now for the block, so the block's collections skip them
+    (yields True), then unfreeze them. A process that froze objects itself is left alone
+    (yields False): unfreezing afterwards would undo its own freeze."""
+    if gc.get_freeze_count():
+        yield False
+        return
+    gc.freeze()
+    try:
+        yield True
+    finally:
+        gc.unfreeze()
+
+
 def gc_notes(summary: dict[str, float] | None) -> list[str]:
     """A note when the generator's collections took a noticeable share of the window."""
     if not summary or summary.get("gc_share", 0.0) < GC_NOTE_SHARE:
         return []
     return [f"the load generator paused {summary['gc_share'] * 100:.1f}% of the verdict window"
             f" for garbage collection ({summary['gc_full_collections']:.0f} full"
-            f" collections, the longest {summary['gc_max_pause_ms']:.0f} ms): a large heap"
-            " in the test process (fixtures, data) slows the load it can apply"]
+            f" collections, the longest {summary['gc_max_pause_ms']:.0f} ms): objects created"
+            " during the run (data kept by the users' tasks, listeners or fixtures they call)"
+            " slow the load it can apply"]

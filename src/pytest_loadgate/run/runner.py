@@ -22,7 +22,7 @@ from pytest_loadgate.errors import LoadgateConfigError
 from pytest_loadgate.invariants import Invariant
 from pytest_loadgate.report.progress import ProgressPrinter, Snapshot
 from pytest_loadgate.run.distributed import WorkerError, WorkerGroup
-from pytest_loadgate.run.gc_meter import GcMeter, gc_notes
+from pytest_loadgate.run.gc_meter import GcMeter, gc_notes, heap_frozen
 from pytest_loadgate.run.inflight import InFlight
 from pytest_loadgate.run.locust_hooks import RunHooks
 from pytest_loadgate.run.locust_options import build_parsed_options
@@ -384,7 +384,8 @@ class LoadRun:
         measure_pace = self.mode.measures_pace and self.pool is None
         pacing = self.pace_meter.measuring() if measure_pace else contextlib.nullcontext()
         with RunHooks() as hooks, tasks_restored(self.classes), exact_locust_histograms(), \
-                pacing, self.inflight.tracking(), raised_in_run(), self.gc_meter.measuring():
+                pacing, self.inflight.tracking(), raised_in_run(), heap_frozen(), \
+                self.gc_meter.measuring():
             env = self._build_environment(hooks)
             self.recorder.restart()
             runner = self._create_runner(env)

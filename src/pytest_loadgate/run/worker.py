@@ -31,6 +31,7 @@ from locust.env import Environment
 from locust.exception import RPCError
 
 from pytest_loadgate.distributed_plan import TOKEN_ENV
+from pytest_loadgate.run.gc_meter import heap_frozen
 from pytest_loadgate.run.inflight import InFlight
 from pytest_loadgate.run.locust_hooks import RunHooks
 from pytest_loadgate.run.open_load import OpenLoad
@@ -198,7 +199,7 @@ class WorkerSession:
         """Serve until this test's master quits (or stops answering)."""
         shipper = gevent.spawn(self._ship_forever)
         try:
-            with self.inflight.tracking():
+            with self.inflight.tracking(), heap_frozen():
                 self.runner.greenlet.join()
         finally:
             shipper.kill()

@@ -4,10 +4,11 @@ per second of the run's clock, and only while measuring."""
 from __future__ import annotations
 
 import gc
+import weakref
 
 import pytest
 
-from pytest_loadgate.run.gc_meter import GcMeter, gc_notes
+from pytest_loadgate.run.gc_meter import GcMeter, gc_notes, heap_frozen
 
 
 class Clock:
@@ -61,3 +62,43 @@ def test_a_noticeable_share_gets_a_note() -> None:
     assert note.startswith("the load generator paused 8.0% of the verdict window for garbage"
                            " collection (3 full collections, the longest 41 ms)")
     assert gc_notes({**summary, "gc_share": 0.01}) == [] and gc_notes(None) == []
+
+
+def _tracked(marker: object) -> bool:
+    """True when ``marker`` is in a generation the collector walks (not frozen)."""
+    return any(obj is marker for obj in gc.get_objects())
+
+
+def test_the_heap_before_the_run_is_frozen_for_it_and_released_after() -> None:
+    before = {"fixture": [1, 2, 3]}
+    assert gc.get_freeze_count() == 0 and _tracked(before)
+    with heap_frozen() as frozen:
+        during = {"created in the run": []}
+        assert frozen and gc.get_freeze_count() > 0
+        assert not _tracked(before) and _tracked(during)
+        # A cycle the run makes and drops is still collected.
+        node = Node()
+        ref = weakref.ref(node)
+        del node
+        assert ref() is not None
+        gc.collect()
+        assert ref() is None
+    assert gc.get_freeze_count() == 0 and _tracked(before)
+
+
+class Node:
+    """An object in a reference cycle: only the collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_a_process_that_froze_objects_itself_is_left_alone() -> None:
+    gc.freeze()
+    try:
+        count = gc.get_freeze_count()
+        with heap_frozen() as frozen:
+            assert not frozen and gc.get_freeze_count() == count
+        assert gc.get_freeze_count() == count  # not unfrozen by the run
+    finally:
+        gc.unfreeze()
