@@ -12,13 +12,17 @@ the run (``gc.freeze``, ``run/gc_meter.py``) and releases it afterwards.
 
 What it runs: one ``bench/trivial_app.py`` server; a generated perf test whose module-scoped
 fixture holds ``--objects`` small records (a dict with a list each: two tracked objects per
-record), runs ``--users`` no-wait ``FastHttpUser``s for ``--seconds``. Two arms alternate,
-``--repeats`` times each: ``frozen`` (the plugin as it is) and ``unfrozen`` (the same, with a
-``conftest.py`` that makes ``gc.freeze`` a no-op in that child: bench-only, the plugin has no
-switch for it). Per run, from the plugin's JSON report (``generator_resources``): full
-collections, their pause in all, the longest pause, the share of the verdict window paused;
-and the window's rps and the generator's CPU per request (``os.wait4``, whole process).
-Printed side by side with the medians of each arm and their ratio.
+record), runs ``--users`` no-wait ``FastHttpUser``s for ``--seconds``. Two arms run **at the
+same time**, each in its own pytest process, ``--repeats`` times: ``frozen`` (the plugin as it
+is) and ``unfrozen`` (the same, with a ``conftest.py`` that makes ``gc.freeze`` a no-op in
+that child: bench-only, the plugin has no switch for it). Run together, the two share the
+machine's drift and its cores evenly (as in ``bench/side_by_side.py``), so the ratio of their
+rps is the ratio of their cost per request; run one after the other, a single 5-minute pair
+differed by 10% with no full collection in either. Per run, from the plugin's JSON report
+(``generator_resources``): full collections, their pause in all, the longest pause, the share
+of the verdict window paused; and the window's rps and the generator's CPU per request
+(``os.wait4``, whole process). Printed side by side with the medians of each arm and their
+ratio.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,18 +147,24 @@ def main() -> None:
     print(f"code under test: src/pytest_loadgate from git"
           f" {git_revision(['src/pytest_loadgate'])}; children import {imported}")
     print(f"{args.objects:,} records in a fixture (2 tracked objects each), {args.users} users,"
-          f" {args.seconds:g} s a run, {args.repeats} runs an arm, alternating", flush=True)
+          f" {args.seconds:g} s a run, {args.repeats} runs an arm, both arms at once",
+          flush=True)
     server = start_trivial_app(root / "server.log", child_env(sources))
     rows: list[Figures] = []
     try:
         for rep in range(args.repeats):
-            order = ("frozen", "unfrozen") if rep % 2 == 0 else ("unfrozen", "frozen")
-            for arm in order:
-                row = run_arm(arm, server.url, root / f"{arm}{rep}", sources, args)
-                rows.append(row)
-                print(f"  {arm:9} full collections {row.full:4.0f}  paused {row.full_ms:8.1f} ms"
+            with ThreadPoolExecutor(2) as pool:
+                runs = [pool.submit(run_arm, arm, server.url, root / f"{arm}{rep}", sources,
+                                    args) for arm in ("frozen", "unfrozen")]
+                pair = [run.result() for run in runs]
+            rows.extend(pair)
+            for row in pair:
+                print(f"  {row.arm:9} full collections {row.full:4.0f}"
+                      f"  paused {row.full_ms:8.1f} ms"
                       f"  longest {row.max_pause_ms:7.1f} ms  share {row.share * 100:5.2f}%"
                       f"  rps {row.rps:8.1f}  CPU {row.cpu_us:6.1f} us/req", flush=True)
+            print(f"  run {rep + 1}: rps frozen/unfrozen {pair[0].rps / pair[1].rps:.3f}",
+                  flush=True)
     finally:
         server.stop()
         if not args.keep:

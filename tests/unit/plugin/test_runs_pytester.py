@@ -363,3 +363,32 @@ def test_progress_never_resummarises_the_whole_run(project: pytest.Pytester, run
     """)
     result = run()  # progress off (the ini): a snapshot for the history every second
     result.assert_outcomes(passed=1)
+
+
+def test_the_heap_of_the_session_is_frozen_for_the_run_only(project: pytest.Pytester,
+                                                            run) -> None:
+    """Objects that exist before the run (a fixture's data) are out of the collector's reach
+    while the run goes on (its full collections walk only what the run made), and back after."""
+    project.makepyfile(test_heap="""
+        import gc
+        import pytest, users
+
+        DATA = {"made before the run": [1, 2, 3]}
+        SEEN = []
+
+        def walked():
+            return any(obj is DATA for obj in gc.get_objects())
+
+        def look():
+            SEEN.append((gc.get_freeze_count() > 0, walked()))
+
+        @pytest.mark.perf(users=2, run_time='2s')
+        def test_frozen(loadgate):
+            assert gc.get_freeze_count() == 0 and walked()
+            loadgate.invariant("looks at the heap", look, interval=0.5)
+            loadgate.run(users.Fast)
+            assert SEEN and all(frozen and not seen for frozen, seen in SEEN), SEEN
+            assert gc.get_freeze_count() == 0 and walked()
+    """)
+    result = run()
+    result.assert_outcomes(passed=1)
