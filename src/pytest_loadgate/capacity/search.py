@@ -14,8 +14,9 @@ budget keeps its last probe for a validation, so a number is validated when the 
 afford it. A probe whose SLO failed is repeated at the same rate and length up to
 ``confirm`` times, and the rate fails only when every attempt failed: one hiccup of a shared
 machine (a pause of the whole VM, a noisy neighbour) would otherwise cap the search far below
-the server's capacity. No other rate is probed twice except lo by its validation; none
-exceeds ``max_rate``.
+the server's capacity. A generator-bound probe is not repeated, and a repeat never takes the
+probe the budget keeps for validation. Apart from repeats, no rate is probed twice except lo
+by its validation; none exceeds ``max_rate``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class SearchPlan:
     max_rate: float
     precision: float = 0.05
     growth: float = 2.0
-    max_probes: int = 16
+    max_probes: int = 24
     confirm: int = 1
 
     def validate(self, where: str = "capacity") -> SearchPlan:
@@ -166,9 +167,7 @@ class CapacitySearch:
                              f" {asked.rate!r} iterations/s")
         self._pending = None
         self._steps.append((asked, probe))
-        if (not probe.generator_bound and not probe.slo_passed
-                and asked.repeat < self.plan.confirm
-                and len(self._steps) < self.plan.max_probes):
+        if not probe.generator_bound and not probe.slo_passed and self._may_repeat(asked):
             self._pending = replace(asked, repeat=asked.repeat + 1)
             return
         if probe.generator_bound:
@@ -194,6 +193,13 @@ class CapacitySearch:
         elif len(self._steps) >= self.plan.max_probes:
             self._end = "budget"
 
+    def _may_repeat(self, asked: NextProbe) -> bool:
+        """True when a failed ``asked`` may be tried again: repeats are left, and the budget
+        keeps a probe for validating lo afterwards (unless lo is validated or there is none)."""
+        left = self.plan.max_probes - len(self._steps)
+        keep = 1 if self._lo is not None and not self._lo_validated else 0
+        return asked.repeat < self.plan.confirm and left > keep
+
     def _demote_lo(self) -> None:
         """lo failed its validation: the highest rate that passed below it takes its place."""
         upper = self._upper
@@ -203,13 +209,17 @@ class CapacitySearch:
         self._lo, self._lo_validated = max(below, default=(None, False))
 
     def _standing(self) -> list[Probe]:
-        """The probes whose outcome stands: a failed attempt that a repeat at the same rate
-        and length overturned is left out (the knee and the limit are read from these)."""
+        """The probes whose outcome stands (the knee and the limit are read from these): the
+        failed attempts a passing repeat overturned are left out, and so is a failed attempt
+        whose repeat is still to run."""
         steps = self._steps
-        return [probe for i, (asked, probe) in enumerate(steps)
-                if probe.slo_passed or probe.generator_bound or i + 1 == len(steps)
-                or steps[i + 1][0].repeat != asked.repeat + 1
-                or not steps[i + 1][1].slo_passed or steps[i + 1][1].generator_bound]
+        dropped: set[int] = set()
+        for i, (asked, probe) in enumerate(steps):
+            if asked.repeat and probe.slo_passed and not probe.generator_bound:
+                dropped.update(range(i - asked.repeat, i))  # repeats follow their attempt
+        if self._pending is not None and self._pending.repeat:
+            dropped.add(len(steps) - 1)
+        return [probe for i, (_, probe) in enumerate(steps) if i not in dropped]
 
     def result(self) -> CapacityResult:
         """What the probes so far say (a lower bound at most until the search is done)."""

@@ -131,7 +131,7 @@ def capacity_spec(kwargs: Mapping[str, Any], where: str,
     slo = _slo(kwargs["slo"], where)
     start = _number(kwargs, "start_rate", where, DEFAULT_START_RATE)
     top = _number(kwargs, "max_rate", where, max(DEFAULT_MAX_RATE, start or 0.0))
-    probes = kwargs.get("max_probes", 16)
+    probes = kwargs.get("max_probes", SearchPlan.max_probes)
     plan = SearchPlan(start_rate=start or DEFAULT_START_RATE, max_rate=top or DEFAULT_MAX_RATE,
                       precision=kwargs.get("precision", 0.05),
                       growth=kwargs.get("growth", 2.0),

@@ -176,14 +176,14 @@ class CapacityRecord(_Record):
     probes: list[CapacityProbe] = Field(default_factory=list)
 
     def validations(self) -> list[bool]:
-        """Per probe, whether it was the validation of a rate probed before (in reports without
-        the flag: a rate probed again that is no repeat of a failed attempt)."""
+        """Per probe, whether it was the validation of a rate probed before (reports written
+        before the flag existed had neither repeats nor other probes of a rate twice)."""
         if all(p.validation is not None for p in self.probes):
             return [bool(p.validation) for p in self.probes]
         seen: set[float] = set()
         out = []
         for probe in self.probes:
-            out.append(probe.rate in seen and not probe.repeat)
+            out.append(probe.rate in seen)
             seen.add(probe.rate)
         return out
 

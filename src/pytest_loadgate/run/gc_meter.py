@@ -85,14 +85,17 @@ class GcMeter:
 
 @contextmanager
 def heap_frozen() -> Iterator[bool]:
-    """Freeze the objects that exist now for the block, so the block's collections skip them
-    (yields True), then unfreeze them. A process that froze objects itself is left alone
-    (yields False): unfreezing afterwards would undo its own freeze."""
+    """Collect, then freeze the objects that exist now for the block, so the block's
+    collections skip them (yields True), then unfreeze them. A process that froze objects
+    itself is left alone (yields False): unfreezing afterwards would undo its own freeze."""
     if gc.get_freeze_count():
         yield False
         return
-    gc.freeze()
     try:
+        # Garbage left by an earlier run (its users, sessions, sockets) would be frozen too
+        # and outlive this run: collect it first, before the run's clock starts.
+        gc.collect()
+        gc.freeze()
         yield True
     finally:
         gc.unfreeze()

@@ -295,15 +295,15 @@ def test_a_generator_limit_never_inflates_the_result(saturation: float, limit: f
 
 
 class Hiccup:
-    """``server``, but the first attempt at each rate in ``at`` fails as a paused machine
-    would: p95 far past the SLO, no resource at its limit."""
+    """``server``, but the first ``times`` attempts at each rate in ``at`` fail as a paused
+    machine would: p95 far past the SLO, no resource at its limit."""
 
-    def __init__(self, server: SimulatedServer, at: set[float]) -> None:
-        self.server, self.at = server, set(at)
+    def __init__(self, server: SimulatedServer, at: set[float], times: int = 1) -> None:
+        self.server, self.left = server, dict.fromkeys(at, times)
 
     def probe(self, rate: float, validation: bool = False) -> Probe:
-        if rate in self.at:
-            self.at.discard(rate)
+        if self.left.get(rate):
+            self.left[rate] -= 1
             return Probe(rate=rate, achieved_rps=rate, p95_ms=900.0, error_rate=0.0,
                          slo_passed=False, server_cpu_cores=0.2, server_cores=1,
                          failure_reasons=["p95 900 ms > 200 ms"])
@@ -364,3 +364,49 @@ def test_a_failed_validation_is_repeated_before_it_demotes_lo() -> None:
 
 def test_the_default_plan_repeats_a_failed_probe_once() -> None:
     assert SearchPlan(start_rate=1, max_rate=2).confirm == 1
+
+
+def test_every_attempt_a_passing_repeat_overturned_is_left_out_of_knee_and_limit() -> None:
+    clean = search(confirm=2, max_probes=60)
+    run_search(clean, SERVER)
+    hiccup = search(confirm=2, max_probes=60)
+    _drive(hiccup, Hiccup(SERVER, {100}, times=2))
+    assert [(s.rate, s.repeat, p.slo_passed) for s, p in hiccup.steps[1:4]] == [
+        (100, 0, False), (100, 1, False), (100, 2, True)]
+    found = hiccup.result()
+    assert found.capacity_rps == clean.result().capacity_rps
+    assert found.limit == clean.result().limit and found.knee == clean.result().knee
+
+
+def test_a_pending_repeat_leaves_its_failed_attempt_unjudged() -> None:
+    found = search(confirm=1)
+    server = Hiccup(SERVER, {100})
+    for _ in range(2):
+        step = found.next_rate()
+        assert step is not None
+        found.record(server.probe(step.rate, step.validation))
+    assert found.next_rate() == NextProbe(100, repeat=1)
+    assert found.next_rate() == NextProbe(100, repeat=1)  # the same until recorded
+    assert found.result().failed_at_rps is None and found.result().limit == ""
+
+
+@pytest.mark.parametrize("max_probes", [12, 16, 24])
+def test_repeats_never_take_the_probe_kept_for_the_validation(max_probes: int) -> None:
+    """Every rate from 412.5 up fails twice (confirm=1): with 16 probes the bisection used to
+    spend the last one on a repeat and end on a short step only."""
+    found = search(confirm=1, max_probes=max_probes)
+    run_search(found, SERVER)
+    result = found.result()
+    assert len(found.steps) <= max_probes
+    assert result.validated and found.steps[-1][0].validation
+    assert result.capacity_rps is not None and result.capacity_rps <= SERVER.capacity
+
+
+def test_the_default_plan_converges_and_validates_with_its_repeats() -> None:
+    found = CapacitySearch(SearchPlan(start_rate=50, max_rate=2000), slo=SLO)
+    run_search(found, SERVER)
+    result = found.result()
+    assert result.bound == "found" and result.validated
+    assert result.failed_at_rps is not None and result.capacity_rps is not None
+    assert result.failed_at_rps - result.capacity_rps <= 0.05 * result.capacity_rps
+    assert any(step.repeat for step, _ in found.steps)

@@ -181,8 +181,9 @@ def test_terminal_lists_every_probe_in_search_order_after_the_notes() -> None:
 
 def test_a_repeated_probe_is_marked_and_no_validation() -> None:
     """A failed probe tried again at the same rate reads ``(repeat)``, in the terminal and
-    the index's probe table; in a report without validation flags it is not one."""
-    probes = [dict(p) for p in CAPACITY["probes"]]
+    the index's probe table, and is no validation."""
+    probes = [{**p, "validation": False} for p in CAPACITY["probes"]]
+    probes[-1]["validation"] = True
     hiccup = {**probes[1], "slo_passed": False, "p95_ms": 900.0,
               "failure_reasons": ["p95 900 ms > 200 ms"]}
     probes[1:2] = [hiccup, {**probes[1], "repeat": True}]
