@@ -84,8 +84,9 @@ class GcMeter:
 
 
 @contextmanager
-def heap_frozen() -> Iterator[bool]:
-    """Collect, then freeze the objects that exist now for the block, so the block's
+def heap_frozen(*, collect: bool = True) -> Iterator[bool]:
+    """Collect (unless ``collect`` is False: the caller collected before it opened the
+    block's sockets), then freeze the objects that exist now for the block, so the block's
     collections skip them (yields True), then unfreeze them. A process that froze objects
     itself is left alone (yields False): unfreezing afterwards would undo its own freeze."""
     if gc.get_freeze_count():
@@ -94,7 +95,8 @@ def heap_frozen() -> Iterator[bool]:
     try:
         # Garbage left by an earlier run (its users, sessions, sockets) would be frozen too
         # and outlive this run: collect it first, before the run's clock starts.
-        gc.collect()
+        if collect:
+            gc.collect()
         gc.freeze()
         yield True
     finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gc
 import logging
 import os
 import socket
@@ -199,7 +200,7 @@ class WorkerSession:
         """Serve until this test's master quits (or stops answering)."""
         shipper = gevent.spawn(self._ship_forever)
         try:
-            with self.inflight.tracking(), heap_frozen():
+            with self.inflight.tracking(), heap_frozen(collect=False):
                 self.runner.greenlet.join()
         finally:
             shipper.kill()
@@ -219,6 +220,10 @@ class WorkerSession:
 def serve(master_host: str, master_port: int, name: str, *, once: bool = False) -> None:
     """Serve one master after another (the tests of a session, then the next session)."""
     while True:
+        # The last session's garbage (its socket among it) is collected before the next
+        # session opens its own: collected after it (seen in CI), it broke the new link and
+        # the next test's run got no requests.
+        gc.collect()
         with RunHooks() as hooks:
             try:
                 session = WorkerSession(hooks, master_host, master_port, name)

@@ -95,6 +95,10 @@ def test_confirm_reruns_and_fails_only_when_the_breach_repeats(project: pytest.P
     assert [a["passed"] for a in doc["attempts"]] == [False, False, False]
 
 
+#: Attempts at recording a baseline on a machine that may be busy with other tests.
+BUSY_RETRIES = 4
+
+
 def test_reference_relative_p50_flags_more_app_work(project: pytest.Pytester, run,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     project.makeini(TINY_RUNS_INI)
@@ -110,7 +114,12 @@ def test_reference_relative_p50_flags_more_app_work(project: pytest.Pytester, ru
     first = json.loads(next((project.path / "reports").glob("*test_spin.json")).read_text())
     assert first["reference"] is None
     assert not list((project.path / "reports").glob("reference-*.log"))
-    run("--loadgate-baseline=add").assert_outcomes(passed=1)
+    # A run on a busy machine is rightly not added (CI runs tests side by side): try again.
+    for _ in range(BUSY_RETRIES):
+        added = run("--loadgate-baseline=add")
+        added.assert_outcomes(passed=1)
+        if "not added to the baseline: the machine was busy" not in added.stdout.str():
+            break
     stored = json.loads(next((project.path / ".loadgate" / "baselines").glob("*.json"))
                         .read_text())
     assert stored["runs"][0]["figures"]["GET /spin"]["p50_ref"] > 0.1
