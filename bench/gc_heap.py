@@ -29,23 +29,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import inprocess_vs_cli as ivc
 from support import (
     REPO,
     child_env,
     freeze_sources,
     git_revision,
-    kill_tree,
     start_trivial_app,
     tail,
 )
@@ -105,23 +102,11 @@ def run_arm(arm: str, server_url: str, workdir: Path, sources: Path, args: argpa
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
            "-q", "--loadgate-host", server_url, "test_heap.py"]
     log = workdir / "pytest.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=child_env(sources))
-        pid = proc.pid  # reaped below with os.wait4, for the child's CPU time
-        deadline = time.monotonic() + args.seconds + SLACK_SEC
-        while True:
-            done, status, usage = os.wait4(pid, os.WNOHANG)
-            if done:
-                proc.returncode = os.waitstatus_to_exitcode(status)
-                break
-            if time.monotonic() > deadline:
-                kill_tree(pid)
-                raise SystemExit(f"{arm}: pytest did not end in time:\n{tail(log)}")
-            time.sleep(0.2)
+    proc = ivc.run_measured(cmd, cwd=workdir, log_path=log, env=child_env(sources),
+                            timeout_s=args.seconds + SLACK_SEC)
     reports = sorted((workdir / "reports").glob("*.json"))
     if len(reports) != 1:
-        raise SystemExit(f"{arm}: no single JSON report (status {status}):\n{tail(log)}")
+        raise SystemExit(f"{arm}: no single JSON report (exit {proc.code}):\n{tail(log)}")
     doc = json.loads(reports[0].read_text())
     gen = doc.get("generator_resources") or {}
     total = doc["total"]
@@ -129,7 +114,7 @@ def run_arm(arm: str, server_url: str, workdir: Path, sources: Path, args: argpa
     return Figures(arm, float(gen.get("gc_full_collections", 0.0)),
                    float(gen.get("gc_full_ms", 0.0)), float(gen.get("gc_max_pause_ms", 0.0)),
                    float(gen.get("gc_share", 0.0)), float(total["rps"]),
-                   (usage.ru_utime + usage.ru_stime) / max(requests, 1) * 1e6)
+                   proc.cpu_s / max(requests, 1) * 1e6)
 
 
 def main() -> None:

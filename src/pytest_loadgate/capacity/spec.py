@@ -135,7 +135,8 @@ def capacity_spec(kwargs: Mapping[str, Any], where: str,
     plan = SearchPlan(start_rate=start or DEFAULT_START_RATE, max_rate=top or DEFAULT_MAX_RATE,
                       precision=kwargs.get("precision", 0.05),
                       growth=kwargs.get("growth", 2.0),
-                      max_probes=probes, confirm=kwargs.get("confirm", 1)).validate(where)
+                      max_probes=probes,
+                      confirm=kwargs.get("confirm", SearchPlan.confirm)).validate(where)
     step = _seconds(kwargs, "step_time", where, DEFAULT_STEP_SEC)
     validation = _seconds(kwargs, "validation_time", where, VALIDATION_STEPS * step)
     if validation < step:
